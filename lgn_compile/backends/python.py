@@ -1,0 +1,30 @@
+"""Python backend: a standalone numpy module, bit-parallel over the batch (64 samples a word)."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from lgn_compile import __version__, ir
+from lgn_compile.backends import gate_lines, model_summary, output_drivers, render
+
+
+def _spell(g: nx.DiGraph, node: int) -> str:
+    attrs = g.nodes[node]
+    if attrs["kind"] == ir.INPUT:
+        return f"x[{attrs['index']}]"
+    if attrs["kind"] == ir.CONST:
+        return "ones" if attrs["value"] else "zero"
+    return f"g{node}"
+
+
+def emit_python(g: nx.DiGraph) -> dict[str, str]:
+    """File name -> contents."""
+    spell = lambda node: _spell(g, node)  # noqa: E731
+    encoder = g.graph["encoder"]
+    source = render(
+        "python.py.j2", s=model_summary(g), version=__version__,
+        lines=gate_lines(g, spell, lambda v: "ones" if v else "zero"),
+        drivers=output_drivers(g, spell),
+        thresholds=None if encoder is None else encoder.thresholds.tolist(),
+    )
+    return {f"{g.graph['name']}.py": source}

@@ -1,0 +1,71 @@
+"""The compile job: model file -> IR -> passes -> emitted files + report, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from lgn_compile import __version__, ir
+from lgn_compile.backends.c import emit_c
+from lgn_compile.backends.python import emit_python
+from lgn_compile.backends.verilog import emit_verilog
+from lgn_compile.errors import LgnError
+from lgn_compile.model_file import Model
+from lgn_compile.passes import run_pipeline
+
+BACKENDS = {"verilog": emit_verilog, "c": emit_c, "python": emit_python}
+REPORT_NAME = "report.json"
+
+
+def compile_model(model: Model, targets: list[str], pass_names: list[str],
+                  source: str = "") -> tuple[dict[str, str], dict]:
+    """Emit `targets` for the model after running `pass_names`; returns (files, report)."""
+    graph = ir.from_model(model)
+    ir.validate(graph)
+    optimized, pass_report = run_pipeline(graph, pass_names)
+    files = {}
+    for target in targets:
+        files.update(BACKENDS[target](optimized))
+    report = {
+        "lgn_compile_version": __version__,
+        "model": {"name": model.name, "source": source, "num_inputs": model.num_inputs,
+                  "num_classes": model.num_classes, "layers": len(model.layers),
+                  "meta": model.meta},
+        "targets": list(targets),
+        "optimization": pass_report,
+        "files": sorted(files),
+    }
+    files[REPORT_NAME] = json.dumps(report, indent=2, sort_keys=True, default=str) + "\n"
+    return files, report
+
+
+def write_output_dir(files: dict[str, str], out_dir: Path, force: bool) -> None:
+    """Write all files into out_dir or nothing: build a sibling temp dir, then rename it."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise LgnError(f"output path exists and is not a directory: {out_dir}")
+    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise LgnError(f"output directory {out_dir} is not empty (use --force to replace it)")
+    parent = out_dir.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
+    except OSError as exc:
+        raise LgnError(f"cannot create output directory {out_dir}: {exc.strerror or exc}") from exc
+    try:
+        for name, text in files.items():
+            (staging / name).write_text(text)
+        os.chmod(staging, 0o755)
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=parent))
+            os.replace(out_dir, old / "previous")
+            os.replace(staging, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, out_dir)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise LgnError(f"cannot write output directory {out_dir}: {exc.strerror or exc}") from exc
