@@ -125,18 +125,20 @@ def load_model(path: str | os.PathLike) -> Model:
         raise LgnError(f"model file not found: {path}")
     if path.is_dir():
         raise LgnError(f"model path is a directory, not a file: {path}")
+    if not zipfile.is_zipfile(path):
+        raise LgnError(f"{path}: not a readable torch model file (not a torch zip archive: "
+                       "corrupt, truncated or another format?)")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = next((line.strip() for line in str(exc).splitlines()
+                       if "Unsupported global" in line), "objects other than tensors")
         raise LgnError(f"{path}: refusing to load objects that are not plain tensors "
-                       f"(not an lgn model file?): {first}") from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as exc:
-        raise LgnError(f"{path}: not a readable torch model file (corrupt or truncated?)") from exc
+                       f"(not an lgn model file?): {reason}") from exc
     except OSError as exc:
         raise LgnError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
     except Exception as exc:  # torch raises many types for malformed archives
-        raise LgnError(f"{path}: not a readable torch model file ({type(exc).__name__})") from exc
+        raise LgnError(f"{path}: not a readable torch model file (corrupt or truncated?)") from exc
     try:
         return _validate(raw)
     except LgnError as exc:
