@@ -18,8 +18,7 @@ import numpy as np
 from lgn_compile import evaluate, ir
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import Model
-
-SIMULATORS = ("icarus", "verilator")
+from lgn_compile.verify.simulate import SIMULATORS, simulate
 
 
 @dataclass
@@ -91,8 +90,6 @@ def check_backends(model: Model, out_dir: Path, bits: np.ndarray,
             verification.add("C (gcc, u64)", c_scores(c_file, model, bits, Path(tmp)))
         verilog_file = out_dir / f"{model.name}.v"
         if verilog_file.exists():
-            from lgn_compile.verify.simulate import simulate
-
             for simulator in simulators:
                 progress(f"emitted Verilog under {simulator} (cocotb) ...")
                 scores, classes = simulate(verilog_file, model.name, bits, simulator,

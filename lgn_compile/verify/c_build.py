@@ -1,0 +1,137 @@
+"""Build emitted C with the real gcc and call it through ctypes.
+
+`build_shared_library` compiles `<name>.c` (its `<name>.h` beside it) into a shared
+library with the strict flags the C backend promises to pass; `CLibrary` loads it and
+evaluates input bits through the batch API (`<name>_eval_batch`, packed with
+bitpack.pack_bits) or the one-sample API (`<name>_classify`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from lgn_compile.bitpack import pack_bits
+from lgn_compile.errors import LgnError
+
+CC = "gcc"
+CFLAGS = ("-O2", "-std=c99", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
+
+
+def build_shared_library(c_file: str | os.PathLike, out_path: str | os.PathLike,
+                         extra_flags: Sequence[str] = (), timeout: float | None = None) -> Path:
+    """Compile `c_file` into the shared library `out_path` with gcc; returns out_path.
+
+    `extra_flags` come after the default flags (so e.g. "-O1" overrides "-O2"). Raises
+    LgnError with gcc's first error line when the compile fails, and when gcc is missing.
+    """
+    c_file, out_path = Path(c_file), Path(out_path)
+    if not c_file.is_file():
+        raise LgnError(f"C source not found: {c_file}")
+    compiler = shutil.which(CC)
+    if compiler is None:
+        raise LgnError(f"{CC} not found on PATH: install gcc (e.g. apt-get install gcc) "
+                       "to build the emitted C")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [compiler, *CFLAGS, *extra_flags, "-I", str(c_file.parent),
+               "-o", str(out_path), str(c_file)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise LgnError(f"{CC} did not finish compiling {c_file} in {timeout} s") from exc
+    except OSError as exc:
+        raise LgnError(f"cannot run {compiler}: {exc.strerror or exc}") from exc
+    if result.returncode != 0:
+        raise LgnError(f"{CC} failed on {c_file}: {_first_error(result.stderr)}")
+    return out_path
+
+
+def _first_error(stderr: str) -> str:
+    """gcc's first `error:` line (with -Werror, warnings are errors too), else its first line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if "error:" in line:
+            return line
+    return lines[0] if lines else "(no message)"
+
+
+_u64_p = ctypes.POINTER(ctypes.c_uint64)
+_u32_p = ctypes.POINTER(ctypes.c_uint32)
+_u8_p = ctypes.POINTER(ctypes.c_uint8)
+
+
+class CLibrary:
+    """A built model library; `name` is the model name that prefixes its functions.
+
+    The library cannot check that num_inputs/num_classes match what it was compiled for:
+    pass the model's values (wrong ones read or write out of bounds). dlopen caches by
+    path, so give a rebuilt library a new file name before loading it again.
+    """
+
+    def __init__(self, so_path: str | os.PathLike, name: str, num_inputs: int,
+                 num_classes: int):
+        self.path = Path(so_path)
+        self.name = name
+        self.num_inputs = num_inputs
+        self.num_classes = num_classes
+        try:
+            self._lib = ctypes.CDLL(str(self.path.resolve()))
+        except OSError as exc:
+            raise LgnError(f"cannot load shared library {self.path}: {exc}") from exc
+        self._eval_batch = self._function("eval_batch", None,
+                                          [_u64_p, ctypes.c_size_t, _u32_p])
+        self._classify = self._function("classify", ctypes.c_int, [_u8_p, _u32_p])
+
+    def _function(self, suffix: str, restype, argtypes):
+        symbol = f"{self.name}_{suffix}"
+        try:
+            function = getattr(self._lib, symbol)
+        except AttributeError as exc:
+            raise LgnError(f"{self.path} has no function {symbol} (built for another "
+                           "model name?)") from exc
+        function.restype = restype
+        function.argtypes = argtypes
+        return function
+
+    def scores(self, bits: np.ndarray) -> np.ndarray:
+        """Input bits uint8 [N, num_inputs] -> class scores int64 [N, num_classes] (batch API)."""
+        bits = self._check_bits(bits, 2)
+        num_samples = len(bits)
+        planes = np.ascontiguousarray(pack_bits(bits).T, dtype=np.uint64)  # [blocks, inputs]
+        num_blocks = planes.shape[0]
+        out = np.zeros((num_blocks * 64, self.num_classes), dtype=np.uint32)
+        self._eval_batch(planes.ctypes.data_as(_u64_p), num_blocks, out.ctypes.data_as(_u32_p))
+        return out[:num_samples].astype(np.int64)
+
+    def classify(self, bits_row: np.ndarray) -> tuple[int, np.ndarray]:
+        """One sample's input bits [num_inputs] -> (class index, scores int64 [num_classes])."""
+        bits_row = np.ascontiguousarray(self._check_bits(bits_row, 1))
+        out = np.zeros(self.num_classes, dtype=np.uint32)
+        cls = self._classify(bits_row.ctypes.data_as(_u8_p), out.ctypes.data_as(_u32_p))
+        return int(cls), out.astype(np.int64)
+
+    def encode(self, features: np.ndarray) -> np.ndarray:
+        """Raw features float32 [N, F] -> input bits uint8 [N, num_inputs] via `<name>_encode`
+        (only in libraries of models with an encoder)."""
+        encode = self._function("encode", None, [ctypes.POINTER(ctypes.c_float), _u8_p])
+        features = np.ascontiguousarray(features, dtype=np.float32)
+        if features.ndim != 2:
+            raise ValueError(f"expected features of shape [N, F], got {features.shape}")
+        bits = np.zeros((len(features), self.num_inputs), dtype=np.uint8)
+        for row_in, row_out in zip(features, bits):
+            encode(row_in.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                   row_out.ctypes.data_as(_u8_p))
+        return bits
+
+    def _check_bits(self, bits, ndim: int) -> np.ndarray:
+        bits = np.ascontiguousarray(bits, dtype=np.uint8)
+        if bits.ndim != ndim or bits.shape[-1] != self.num_inputs:
+            want = "[N, %d]" % self.num_inputs if ndim == 2 else "[%d]" % self.num_inputs
+            raise ValueError(f"expected input bits of shape {want}, got {bits.shape}")
+        return bits
