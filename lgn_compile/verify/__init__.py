@@ -18,7 +18,9 @@ import numpy as np
 from lgn_compile import evaluate, ir
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import Model
-from lgn_compile.verify.simulate import SIMULATORS, simulate
+from lgn_compile.verify import simulate as simulation
+
+SIMULATORS = simulation.SIMULATORS
 
 
 @dataclass
@@ -92,8 +94,8 @@ def check_backends(model: Model, out_dir: Path, bits: np.ndarray,
         if verilog_file.exists():
             for simulator in simulators:
                 progress(f"emitted Verilog under {simulator} (cocotb) ...")
-                scores, classes = simulate(verilog_file, model.name, bits, simulator,
-                                           Path(tmp) / f"sim_{simulator}")
+                scores, classes = simulation.simulate(verilog_file, model.name, bits, simulator,
+                                                      Path(tmp) / f"sim_{simulator}")
                 verification.add(f"Verilog ({simulator})", scores, classes)
     if len(verification.results) < 2:
         raise LgnError(f"no emitted files for model '{model.name}' in {out_dir}")
