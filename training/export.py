@@ -1,0 +1,93 @@
+"""Export a trained LogicNet to the model-file dict, and rebuild a LogicNet from a model file.
+
+The format is owned by `lgn_compile.model_file` (see its docstring); this module only fills
+it in. `model_from_file` builds the net from the file's `discrete` section (tables +
+wiring), so it reproduces the stored discretized network for any valid model file,
+whichever parametrization (or tool) produced it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from lgn_compile import __version__
+from lgn_compile.errors import LgnError
+from lgn_compile.model_file import FORMAT, VERSION, Model, load_model
+
+from .data import ThermometerEncoder
+from .layers import LogicLayer, LogicNet
+
+CREATED_BY = f"lgn-train {__version__}"
+
+
+def model_to_dict(net: LogicNet, encoder: ThermometerEncoder | None, meta: dict | None = None,
+                  name: str | None = None) -> dict:
+    """The model-file dict of `net` (accepted by `lgn_compile.model_file.save_model`).
+
+    Args:
+        net: the trained net (any device; tensors are copied to the CPU).
+        encoder: the fitted input encoder, or None when the net reads raw bits.
+        meta: plain-typed extras, e.g. {"dataset": "digits", "seed": 0, "accuracy": {...}};
+            "created_by" and "dataset" get defaults.
+        name: identifier used for emitted modules; default "<dataset>_lgn".
+    """
+    meta = dict(meta or {})
+    meta.setdefault("dataset", "unknown")
+    meta.setdefault("created_by", CREATED_BY)
+    if name is None:
+        name = "".join(c if c.isalnum() else "_" for c in str(meta["dataset"])) + "_lgn"
+        if not name.isidentifier():
+            name = "lgn_" + name
+    if encoder is not None and encoder.num_bits != net.num_inputs:
+        raise LgnError(f"encoder gives {encoder.num_bits} bits but the net has "
+                       f"{net.num_inputs} inputs")
+    layers, operands, tables = [], [], []
+    for layer in net.layers:
+        ops, tabs = layer.discretize()
+        operands.append(ops)
+        tables.append(tabs)
+        layers.append({"type": "logic", "in_dim": layer.in_dim, "out_dim": layer.out_dim,
+                       "arity": layer.arity, "parametrization": layer.parametrization,
+                       "connections": layer.connections, "init": layer.init})
+    state_dict = {key: value.detach().cpu().clone() for key, value in net.state_dict().items()}
+    if encoder is not None:
+        state_dict["encoder.thresholds"] = torch.from_numpy(encoder.thresholds.copy())
+    config = {"name": name, "num_inputs": net.num_inputs, "num_classes": net.num_classes,
+              "tau": float(net.tau), "layers": layers,
+              "encoder": None if encoder is None else encoder.config()}
+    return {"format": FORMAT, "version": VERSION, "config": config, "state_dict": state_dict,
+            "discrete": {"operands": operands, "tables": tables}, "meta": meta}
+
+
+def model_from_file(model: Model | str | os.PathLike) -> LogicNet:
+    """A LogicNet (eval mode, CPU) whose discrete forward is exactly the stored network.
+
+    `model` is a loaded `Model` or a path to a model file. Every layer is built from the
+    file's `discrete` tables and operands: 2-input layers as softmax16 gates whose winning
+    logit is the stored gate, other arities as input-wise (iwp) tables.
+    """
+    if not isinstance(model, Model):
+        model = load_model(model)
+    layers, in_dim = [], model.num_inputs
+    for i, (cfg, discrete) in enumerate(zip(model.config["layers"], model.layers)):
+        out_dim, arity = discrete.tables.shape[0], discrete.arity
+        parametrization = ("softmax16" if arity == 2 and cfg.get("parametrization") != "iwp"
+                           else "iwp")
+        layer = LogicLayer(in_dim, out_dim, parametrization, "random", seed=i, init="uniform",
+                           arity=arity)
+        layer.set_tables(discrete.tables, discrete.operands)
+        layers.append(layer)
+        in_dim = out_dim
+    net = LogicNet.from_layers(model.num_inputs, layers, model.num_classes,
+                               float(model.config.get("tau", 1.0)))
+    return net.eval()
+
+
+def encoder_from_file(model: Model) -> ThermometerEncoder | None:
+    """The model's thermometer encoder as a ThermometerEncoder (None if it has none)."""
+    if model.encoder is None:
+        return None
+    thresholds = model.encoder.thresholds
+    return ThermometerEncoder(thresholds.shape[1], thresholds)
