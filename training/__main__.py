@@ -1,0 +1,3 @@
+from lgn_train.cli import main
+
+raise SystemExit(main())
