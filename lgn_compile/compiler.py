@@ -11,24 +11,30 @@ from pathlib import Path
 from lgn_compile import __version__, ir
 from lgn_compile.backends.c import emit_c
 from lgn_compile.backends.python import emit_python
-from lgn_compile.backends.verilog import emit_verilog
+from lgn_compile.backends.verilog import emit_verilog, verilog_report
 from lgn_compile.errors import LgnError
+from lgn_compile.exports import EXPORTS
 from lgn_compile.model_file import Model
 from lgn_compile.passes import run_pipeline
 
 BACKENDS = {"verilog": emit_verilog, "c": emit_c, "python": emit_python}
+TARGETS = {**BACKENDS, **EXPORTS}  # exports: netlists (BLIF, AIGER, DOT) for other tools
 REPORT_NAME = "report.json"
 
 
 def compile_model(model: Model, targets: list[str], pass_names: list[str],
-                  source: str = "") -> tuple[dict[str, str], dict]:
-    """Emit `targets` for the model after running `pass_names`; returns (files, report)."""
+                  source: str = "", backend_options: dict | None = None,
+                  synth_report: bool = False) -> tuple[dict[str, str], dict]:
+    """Emit `targets` for the model after running `pass_names`; returns (files, report).
+
+    `backend_options` maps a target to keyword arguments of its emitter (e.g. c: simd)."""
     graph = ir.from_model(model)
     ir.validate(graph)
-    optimized, pass_report = run_pipeline(graph, pass_names)
+    optimized, pass_report = run_pipeline(graph, pass_names, copy=False)
     files = {}
-    for target in targets:
-        files.update(BACKENDS[target](optimized))
+    with ir.bulk_work():  # backends build large dicts and strings too
+        for target in targets:
+            files.update(TARGETS[target](optimized, **(backend_options or {}).get(target, {})))
     report = {
         "lgn_compile_version": __version__,
         "model": {"name": model.name, "source": source, "num_inputs": model.num_inputs,
@@ -38,6 +44,8 @@ def compile_model(model: Model, targets: list[str], pass_names: list[str],
         "optimization": pass_report,
         "files": sorted(files),
     }
+    if "verilog" in targets:  # pipeline latency, and yosys figures with synth_report
+        report["verilog"] = verilog_report(files[f"{model.name}.v"], model.name, synth_report)
     files[REPORT_NAME] = json.dumps(report, indent=2, sort_keys=True, default=str) + "\n"
     return files, report
 

@@ -46,8 +46,9 @@ def _eval_tables(values, operand_rows, tables, arity) -> np.ndarray:
     """OR over the minterms j whose table bit is set of AND_i (x_i or ~x_i)."""
     operand_values = values[operand_rows]  # [G, arity, W]
     result = np.zeros((len(tables), values.shape[1]), dtype=np.uint64)
+    tables = np.array(tables, dtype=np.uint64)  # arity <= 6: a table fits 64 bits
     for j in range(1 << arity):
-        selected = np.array([(t >> j) & 1 for t in tables], dtype=bool)
+        selected = ((tables >> np.uint64(j)) & np.uint64(1)).astype(bool)
         if not selected.any():
             continue
         term = np.repeat(np.where(selected, ALL_ONES, np.uint64(0))[:, None], values.shape[1], 1)

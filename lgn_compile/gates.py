@@ -69,6 +69,55 @@ def depends_on(table: int, arity: int, operand: int) -> bool:
     return cofactor(table, arity, operand, 0) != cofactor(table, arity, operand, 1)
 
 
+@lru_cache(maxsize=65536)
+def negate_operand(table: int, arity: int, operand: int) -> int:
+    """Table of the same gate when operand `operand` arrives inverted (NOT absorption)."""
+    flip = 1 << operand
+    return sum(((table >> (j ^ flip)) & 1) << j for j in range(1 << arity))
+
+
+@lru_cache(maxsize=65536)
+def permute_operands(table: int, arity: int, order: tuple[int, ...]) -> int:
+    """Table of the gate whose new operand p is its old operand order[p]."""
+    result = 0
+    for j in range(1 << arity):
+        old_index = sum(((j >> p) & 1) << old for p, old in enumerate(order))
+        result |= ((table >> old_index) & 1) << j
+    return result
+
+
+CONST_OPERANDS = ("0", "1")  # how `simplify` names a constant operand
+
+
+def simplify(table: int, pattern: tuple) -> tuple[int, tuple[int, ...]]:
+    """Fold constant, repeated and ignored operands out of a gate.
+
+    `pattern` names each operand's signal: "0" or "1" for a constant, any other hashable
+    (a node id) for a signal, equal names being the same signal. Returns the new table and
+    the positions of the operands it keeps (distinct signals it depends on), in order.
+    """
+    labels: dict = {}
+    shape = tuple(item if item in CONST_OPERANDS else labels.setdefault(item, len(labels))
+                  for item in pattern)
+    return _simplify_shape(table, shape)
+
+
+@lru_cache(maxsize=65536)
+def _simplify_shape(table: int, shape: tuple) -> tuple[int, tuple[int, ...]]:
+    keep = [i for i, item in enumerate(shape)
+            if item not in CONST_OPERANDS and item not in shape[:i]]
+    new_table = 0
+    for j in range(1 << len(keep)):
+        bits = {"0": 0, "1": 1, **{shape[k]: (j >> p) & 1 for p, k in enumerate(keep)}}
+        index = sum(bits[item] << i for i, item in enumerate(shape))
+        new_table |= ((table >> index) & 1) << j
+    for p in reversed(range(len(keep))):
+        if not depends_on(new_table, len(keep), p):
+            new_table = cofactor(new_table, len(keep), p, 0)
+            del keep[p]
+    return new_table, tuple(keep)
+
+
 # Expressions ---------------------------------------------------------------------------
 # Verilog, C and numpy all spell bitwise logic with ~ & | ^, so one generator serves
 # every backend: it returns a template with {0}, {1}, ... for the operands and None for
@@ -82,12 +131,14 @@ _TWO_INPUT_EXPR = {
 }
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=65536)
 def table_expression(table: int, arity: int) -> str | None:
     """A bitwise expression computing `table` over operands {0}..{arity-1}, or None if constant.
 
-    Two-input gates get their natural one-operator form; wider tables a Shannon expansion
-    on the last operand, which shares nothing but is exact and needs no temporaries.
+    It spells operand i exactly when the table depends on it (the C backend relies on
+    that). Two-input gates get their natural one-operator form; wider tables the shortest
+    of a Shannon (mux) and a positive or negative Davio (XOR) expansion on the last operand,
+    chosen recursively: Davio shrinks XOR-rich tables, Shannon AND/OR-rich ones.
     """
     if table == 0 or table == full_mask(arity):
         return None
@@ -96,15 +147,51 @@ def table_expression(table: int, arity: int) -> str | None:
     if arity == 2:
         return _TWO_INPUT_EXPR[table]
     last = arity - 1
-    sel = "{%d}" % last
-    low_table, high_table = cofactor(table, arity, last, 0), cofactor(table, arity, last, 1)
-    if low_table == high_table:
-        return table_expression(low_table, last)
-    low, high = table_expression(low_table, last), table_expression(high_table, last)
-    if low is None and high is None:  # one cofactor constant 0, the other constant 1
-        return sel if high_table else "~" + sel
-    if low is None:
-        return f"({sel} & ({high}))" if low_table == 0 else f"(~{sel} | ({high}))"
-    if high is None:
-        return f"(~{sel} & ({low}))" if high_table == 0 else f"({sel} | ({low}))"
-    return f"(({sel} & ({high})) | (~{sel} & ({low})))"
+    half = 1 << last  # the last operand splits the table into its low and high half
+    low, high = table & ((1 << half) - 1), table >> half
+    if low == high:
+        return table_expression(low, last)
+    return min(_expansions(low, high, last), key=len)
+
+
+def _expansions(low: int, high: int, arity: int) -> list[str]:
+    """Ways to write `sel ? high : low` where low/high are tables over `arity` operands."""
+    sel = "{%d}" % arity
+    ones = full_mask(arity)
+    if low ^ high == ones:  # high == ~low: the selector just flips low
+        inner = table_expression(low, arity)
+        if inner is None:
+            return [sel if low == 0 else "~" + sel]
+        return [f"({sel} ^ {_wrap(inner)})"]
+    lo, hi = table_expression(low, arity), table_expression(high, arity)
+    diff = table_expression(low ^ high, arity)  # never constant here
+    options = [
+        f"({_wrap(lo)} ^ ({sel} & {_wrap(diff)}))" if lo else None,   # positive Davio
+        f"({_wrap(hi)} ^ (~{sel} & {_wrap(diff)}))" if hi else None,  # negative Davio
+    ]
+    if lo is None:  # low constant: sel & hi, or ~sel | hi
+        options.append(f"({sel} & {_wrap(hi)})" if low == 0 else f"(~{sel} | {_wrap(hi)})")
+    elif hi is None:
+        options.append(f"(~{sel} & {_wrap(lo)})" if high == 0 else f"({sel} | {_wrap(lo)})")
+    else:
+        options.append(f"(({sel} & {_wrap(hi)}) | (~{sel} & {_wrap(lo)}))")
+    return [o for o in options if o is not None]
+
+
+def _wrap(expression: str) -> str:
+    """Parenthesize unless the expression is one (possibly negated) operand or already wrapped."""
+    bare = expression.lstrip("~")
+    if bare.startswith("{") and bare.endswith("}") and bare.count("{") == 1:
+        return expression
+    if expression.startswith("(") and _closes_at_end(expression):
+        return expression
+    return f"({expression})"
+
+
+def _closes_at_end(expression: str) -> bool:
+    depth = 0
+    for i, char in enumerate(expression):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and i < len(expression) - 1:
+            return False
+    return True

@@ -10,14 +10,22 @@ Graph attributes: name, num_inputs, num_classes, group_size, tau, encoder (Encod
 
 Edges run operand -> consumer, one per distinct operand. Passes and backends go through
 the functions here rather than editing nodes and edges by hand, so the two never disagree.
+
+Every operand has a smaller id than its consumer (ids are handed out in topological order
+and passes only ever rewire a consumer to an earlier node), and nodes are stored in
+ascending id order (added in that order, never re-added). So iterating `g.nodes` is a
+topological order: no graph traversal or sort is needed for it, even at a million gates.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections import Counter
 from typing import Iterator
 
 import networkx as nx
+import numpy as np
 
 from lgn_compile.errors import LgnError
 from lgn_compile.gates import MAX_ARITY, full_mask
@@ -70,6 +78,23 @@ def set_gate(g: nx.DiGraph, node: int, table: int, operands: tuple[int, ...]) ->
     g.nodes[node].update(table=int(table), operands=tuple(operands))
 
 
+def rewrite_gate(g: nx.DiGraph, node: int, table: int, operands: tuple[int, ...]) -> str:
+    """Give a gate a new (already simplified) function: a constant if it has no operands,
+    a wire (readers take the operand) if it is a 1-input identity, else a gate.
+
+    Returns "constant", "wire" or "gate".
+    """
+    if not operands:
+        make_const(g, node, table & 1)
+        return "constant"
+    if len(operands) == 1 and table == 0b10:
+        replace_uses(g, node, operands[0])
+        g.remove_node(node)
+        return "wire"
+    set_gate(g, node, table, operands)
+    return "gate"
+
+
 def make_const(g: nx.DiGraph, node: int, value: int) -> None:
     """Turn a gate into a constant node in place (its consumers keep reading it)."""
     g.remove_edges_from(list(g.in_edges(node)))
@@ -95,72 +120,134 @@ def operands(g: nx.DiGraph, node: int) -> tuple[int, ...]:
     return g.nodes[node].get("operands", ())
 
 
+def node_attrs(g: nx.DiGraph) -> dict[int, dict]:
+    """Node id -> its attribute dict (the live dicts): a fast lookup for whole-graph sweeps.
+
+    networkx's `g.nodes[n]` costs a view lookup per call; at a million gates that alone
+    takes seconds. Nodes added or removed after the call are not reflected.
+    """
+    return dict(g.nodes(data=True))
+
+
 def nodes_of_kind(g: nx.DiGraph, wanted: str) -> list[int]:
-    return [n for n, k in g.nodes(data="kind") if k == wanted]
+    return [n for n, attrs in g.nodes(data=True) if attrs["kind"] == wanted]
 
 
 def outputs(g: nx.DiGraph) -> list[int]:
     """Output nodes ordered by index (class c owns a contiguous run of group_size)."""
-    return sorted(nodes_of_kind(g, OUTPUT), key=lambda n: g.nodes[n]["index"])
+    return [n for _, n in sorted((attrs["index"], n) for n, attrs in g.nodes(data=True)
+                                 if attrs["kind"] == OUTPUT)]
 
 
 def topological_gates(g: nx.DiGraph) -> Iterator[int]:
-    """Gate nodes, each after all of its operands (deterministic order)."""
-    for node in nx.lexicographical_topological_sort(g):
-        if g.nodes[node]["kind"] == GATE:
-            yield node
+    """Gate nodes, each after all of its operands (ascending ids: deterministic)."""
+    return iter(nodes_of_kind(g, GATE))
 
 
 def levels(g: nx.DiGraph) -> dict[int, int]:
     """Logic depth of every node: inputs and constants 0, a gate 1 + its deepest operand."""
-    depth = {}
-    for node in nx.topological_sort(g):
-        ops = operands(g, node)
-        if g.nodes[node]["kind"] == GATE:
-            depth[node] = 1 + max((depth[op] for op in ops), default=0)
+    depth: dict[int, int] = {}
+    depth_of = depth.__getitem__
+    for node, attrs in g.nodes(data=True):
+        kind = attrs["kind"]
+        if kind == GATE:
+            depth[node] = 1 + max(map(depth_of, attrs["operands"]))
         else:
-            depth[node] = max((depth[op] for op in ops), default=0)
+            depth[node] = depth_of(attrs["operands"][0]) if kind == OUTPUT else 0
     return depth
 
 
 def stats(g: nx.DiGraph) -> dict:
     """Gate count, inverters, depth and gates per layer: the numbers every report shows."""
-    gates = nodes_of_kind(g, GATE)
+    gates = [attrs for _, attrs in g.nodes(data=True) if attrs["kind"] == GATE]
     depth = levels(g)
-    per_layer = Counter(g.nodes[n]["layer"] for n in gates)
-    inverters = sum(1 for n in gates
-                    if len(operands(g, n)) == 1 and g.nodes[n]["table"] == 0b01)
+    per_layer = Counter(attrs["layer"] for attrs in gates)
+    inverters = sum(1 for attrs in gates if attrs["table"] == 0b01 and len(attrs["operands"]) == 1)
     return {
         "gates": len(gates),
         "inverters": inverters,
         "constants": len(nodes_of_kind(g, CONST)),
-        "depth": max((depth[n] for n in outputs(g)), default=0),
+        "depth": max((depth[n] for n in nodes_of_kind(g, OUTPUT)), default=0),
         "per_layer": {str(layer): per_layer[layer] for layer in sorted(per_layer)},
     }
 
 
+@contextlib.contextmanager
+def bulk_work():
+    """Pause Python's cyclic garbage collector while millions of node dicts are made.
+
+    Each collection walks every live container, and allocation triggers them, so building
+    or rewriting a million-node graph with it on costs super-linear time. IR nodes form no
+    reference cycles that need it; the collector resumes afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def from_model(model: Model) -> nx.DiGraph:
     """Extract the discrete gate graph of a loaded model (layer by layer, then the outputs)."""
+    with bulk_work():
+        return _from_model(model)
+
+
+def _from_model(model: Model) -> nx.DiGraph:
     last_width = len(model.layers[-1].tables)
     g = new_ir(model.name, model.num_inputs, model.num_classes,
                last_width // model.num_classes, model.config.get("tau", 1.0), model.encoder)
-    previous = list(range(model.num_inputs))
+    previous = np.arange(model.num_inputs)
     for layer_index, layer in enumerate(model.layers):
-        tables = layer.table_ints()
-        current = []
-        for gate_ops, table in zip(layer.operands.tolist(), tables):
-            current.append(add_gate(g, table, tuple(previous[i] for i in gate_ops), layer_index))
+        first = g.graph["next_id"]
+        current = np.arange(first, first + len(layer.tables))
+        g.graph["next_id"] = first + len(current)
+        _add_gates_bulk(g, current.tolist(), _table_ints(layer.tables),
+                        previous[layer.operands].tolist(), layer_index)
         previous = current
     group_size = g.graph["group_size"]
-    for index, driver in enumerate(previous):
+    for index, driver in enumerate(previous.tolist()):
         add_output(g, driver, index, index // group_size)
     return g
 
 
+def _add_gates_bulk(g: nx.DiGraph, ids: list[int], tables: list[int],
+                    operand_ids: list[list[int]], layer: int) -> None:
+    """What add_gate does, for a whole layer at once, writing networkx's adjacency dicts.
+
+    networkx's add_node/add_edges_from cost a few microseconds per call and dominated the
+    extraction of a million-gate net; this fills the same structures (`_node`, `_succ`,
+    `_pred`, an edge's attribute dict shared by both) directly. The result is an ordinary
+    DiGraph; validate() checks edges against operands.
+    """
+    node_dict, succ, pred = g._node, g._succ, g._pred
+    for node, table, ops in zip(ids, tables, operand_ids):
+        node_dict[node] = {"kind": GATE, "table": table, "operands": tuple(ops), "layer": layer}
+        succ[node] = {}
+        readers_of = pred[node] = {}
+        for op in ops:
+            if op not in readers_of:
+                readers_of[op] = succ[op][node] = {}
+
+
+def _table_ints(tables: np.ndarray) -> list[int]:
+    """uint8 [out, 2**k] 0/1 entries -> one int per gate (entry j is bit j; k <= 6 fits 64 bits)."""
+    weights = np.left_shift(np.uint64(1), np.arange(tables.shape[1], dtype=np.uint64))
+    return (np.asarray(tables).astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64).tolist()
+
+
 def validate(g: nx.DiGraph) -> None:
     """Raise LgnError if the graph breaks the schema (a bug in a pass, or a bad import)."""
-    if not nx.is_directed_acyclic_graph(g):
-        raise LgnError("IR has a cycle")
+    with bulk_work():
+        _validate_nodes(g)
+
+
+def _validate_nodes(g: nx.DiGraph) -> None:
+    ids = list(g.nodes)
+    if ids != sorted(ids):
+        raise LgnError("IR nodes are not stored in ascending id (topological) order")
     for node, attrs in g.nodes(data=True):
         k = attrs.get("kind")
         ops = attrs.get("operands", ())
@@ -169,6 +256,9 @@ def validate(g: nx.DiGraph) -> None:
         for op in ops:
             if op not in g or g.nodes[op]["kind"] == OUTPUT:
                 raise LgnError(f"IR node {node} reads missing or output node {op}")
+            if op >= node:
+                raise LgnError(f"IR node {node} reads node {op}, which is not earlier "
+                               "(a cycle, or ids out of topological order)")
         if set(g.predecessors(node)) != set(ops):
             raise LgnError(f"IR node {node}: edges disagree with its operands")
         if k == GATE:

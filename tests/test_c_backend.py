@@ -1,29 +1,34 @@
-"""The C backend: emitted C, built by the real gcc, agrees bit-exactly with the IR reference."""
+"""The C backend: emitted C, built by the real gcc, agrees bit-exactly with the IR reference
+for every --simd mode, the one-sample API, the C encoder, trained and random networks."""
 
 from __future__ import annotations
 
-import ctypes
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lgn_compile import evaluate, ir
-from lgn_compile.backends.c import emit_c
-from lgn_compile.bitpack import pack_bits
+from lgn_compile.backends.c import SIMD_MODES, emit_c, plan
 from lgn_compile.errors import LgnError
-from lgn_compile.model_file import _validate
+from lgn_compile.model_file import _validate, load_model
 from lgn_compile.passes import run_pipeline
 from lgn_compile.random_net import random_input_bits, random_model_dict
-from lgn_compile.verify.c_build import CLibrary, build_shared_library
+from lgn_compile.verify.c_build import CLibrary, build_shared_library, simd_supported
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 
+ROOT = Path(__file__).resolve().parents[1]
 OPT = ["const_fold", "dead_gates"]
-# Sample counts around the 64-sample block edges, and not multiples of 64.
-SAMPLE_COUNTS = (1, 63, 64, 65, 200)
+# Sample counts around the 8-sample and 64..512-sample block edges.
+SAMPLE_COUNTS = (1, 7, 63, 64, 65, 300, 513, 1100)
+RUNNABLE_SIMD = [m for m in SIMD_MODES if simd_supported(m)]
+SANITIZE = ("-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer")
 
 
 def make_graph(seed=0, passes=(), **kwargs):
@@ -33,20 +38,30 @@ def make_graph(seed=0, passes=(), **kwargs):
     return graph
 
 
-def write_files(graph, directory, **emit_options):
+def write_files(graph, directory, simd="auto"):
     directory.mkdir(parents=True, exist_ok=True)
-    files = emit_c(graph, **emit_options)
-    for name, text in files.items():
+    for name, text in emit_c(graph, simd=simd).items():
         (directory / name).write_text(text)
     return directory / f"{graph.graph['name']}.c"
 
 
-def build(graph, directory, extra_flags=(), **emit_options):
-    c_file = write_files(graph, directory, **emit_options)
+def build(graph, directory, simd="auto", extra_flags=()):
+    c_file = write_files(graph, directory, simd)
     library = build_shared_library(c_file, directory / f"lib{graph.graph['name']}.so",
-                                   extra_flags)
+                                   extra_flags, simd=simd)
     return CLibrary(library, graph.graph["name"], graph.graph["num_inputs"],
                     graph.graph["num_classes"])
+
+
+def assert_matches_reference(library, graph, bits, tag=""):
+    expected = evaluate.scores(graph, bits)
+    got = library.scores(bits)
+    assert got.dtype == np.int64 and got.shape == expected.shape
+    assert np.array_equal(got, expected), tag
+    for row, want in zip(bits[:40], expected[:40]):
+        cls, scores = library.classify(row)
+        assert np.array_equal(scores, want), tag
+        assert cls == int(np.argmax(want)), tag  # ties to the lowest index, as numpy
 
 
 CASES = {
@@ -59,29 +74,24 @@ CASES = {
                        passes=OPT),
     "arity5": dict(seed=5, num_inputs=17, layer_sizes=(20, 15), num_classes=5, arity=5),
     "arity6": dict(seed=6, num_inputs=7, layer_sizes=(25, 12), num_classes=2, arity=6),
-    "arity6-opt": dict(seed=7, num_inputs=8, layer_sizes=(25, 12), num_classes=2, arity=6,
-                       passes=OPT),
     "group1": dict(seed=8, num_inputs=10, layer_sizes=(20, 6), num_classes=6),
-    "group1-opt": dict(seed=9, num_inputs=10, layer_sizes=(20, 6), num_classes=6, passes=OPT),
     "one-input": dict(seed=10, num_inputs=1, layer_sizes=(4,), num_classes=2),
     "wide-inputs": dict(seed=11, num_inputs=131, layer_sizes=(60, 40), num_classes=8),
     "one-layer-opt": dict(seed=12, num_inputs=6, layer_sizes=(9,), num_classes=3, passes=OPT),
     "deep": dict(seed=13, num_inputs=12, layer_sizes=(16,) * 10, num_classes=2),
+    "big-group": dict(seed=14, num_inputs=40, layer_sizes=(300, 600), num_classes=2),
 }
 
 
+@pytest.mark.parametrize("simd", RUNNABLE_SIMD)
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_batch_api_matches_reference(case, tmp_path):
+def test_random_nets_match_reference(case, simd, tmp_path):
     options = dict(CASES[case])
     graph = make_graph(**options)
-    # Tiny parts in one case per two, so values also cross part boundaries within a layer.
-    library = build(graph, tmp_path, max_part_gates=7 if options["seed"] % 2 else 128)
+    library = build(graph, tmp_path, simd)
     for count in SAMPLE_COUNTS:
         bits = random_input_bits(options["seed"] * 1000 + count, count, graph.graph["num_inputs"])
-        expected = evaluate.scores(graph, bits)
-        got = library.scores(bits)
-        assert got.dtype == np.int64 and got.shape == expected.shape
-        assert np.array_equal(got, expected), f"{case}, N={count}"
+        assert_matches_reference(library, graph, bits, f"{case}, {simd}, N={count}")
 
 
 def random_dag(seed, num_inputs=9, num_gates=60, num_classes=3, group_size=4):
@@ -104,80 +114,120 @@ def random_dag(seed, num_inputs=9, num_gates=60, num_classes=3, group_size=4):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_unlayered_dag_with_locals(seed, tmp_path):
-    """Gates reading gates of their own part become locals; values cross parts; gates
-    that nothing reads become `(void)` statements; outputs read inputs and constants."""
+def test_unlayered_dag_with_constants_and_generic_tables(seed, tmp_path):
+    """Gates read gates of the same `layer`, constants and inputs; wide random tables go
+    through the generic lookup kernel; outputs read inputs and constants directly."""
     graph = random_dag(seed)
-    bits = random_input_bits(seed, 100, 9)
+    bits = random_input_bits(seed, 300, 9)
+    assert any(k.generic for k in plan(graph).kernels)
+    for simd in RUNNABLE_SIMD:
+        assert_matches_reference(build(graph, tmp_path / simd, simd), graph, bits, simd)
+
+
+@pytest.fixture(scope="module")
+def trained_path(tmp_path_factory):
+    """A small DLGN trained on digits, with its thermometer encoder."""
+    path = tmp_path_factory.mktemp("trained") / "digits.pt"
+    subprocess.run([sys.executable, "-m", "lgn_train", "--dataset", "digits", "--layers",
+                    "300,200", "--epochs", "15", "--thresholds", "3", "-q", "-o", str(path)],
+                   check=True, cwd=ROOT)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_model(trained_path):
+    return load_model(trained_path)
+
+
+def test_trained_model_matches_reference(trained_model, tmp_path):
+    """Every simd mode, the one-sample API and the C encoder on raw digits features."""
+    from lgn_train.data import load_dataset
+
+    data = load_dataset("digits", seed=trained_model.meta.get("split_seed", 0))
+    features = np.asarray(data.test_features, dtype=np.float32)
+    bits = trained_model.encoder.encode(features)
+    for passes in ([], OPT):
+        graph = run_pipeline(ir.from_model(trained_model), passes)[0] if passes else \
+            ir.from_model(trained_model)
+        expected = evaluate.scores(graph, bits)
+        for simd in RUNNABLE_SIMD:
+            library = build(graph, tmp_path / f"{simd}{len(passes)}", simd)
+            assert_matches_reference(library, graph, bits, simd)
+            assert np.array_equal(library.encode(features), bits)
+            assert np.array_equal(library.scores_features(features), expected), simd
+
+
+@pytest.mark.parametrize("simd", RUNNABLE_SIMD)
+def test_sanitizers_find_nothing(simd, tmp_path):
+    """ASan + UBSan over the batch, one-sample and encoder paths (a deep net with generic
+    tables, constants and more than one block of samples)."""
+    import torch
+
+    raw = random_model_dict(40, num_inputs=30, layer_sizes=(50, 40, 24), num_classes=4,
+                            arity=3)
+    raw["config"]["encoder"] = {"type": "thermometer", "num_features": 10, "num_thresholds": 3}
+    raw["state_dict"]["encoder.thresholds"] = torch.linspace(-1, 1, 30).reshape(10, 3)
+    model = _validate(raw)
+    graph = ir.from_model(model)
+    features = np.random.default_rng(40).normal(size=(700, 10)).astype(np.float32)
+    bits = model.encoder.encode(features)
+    c_file = write_files(graph, tmp_path, simd)
+    exe = tmp_path / "run"
+    # ASan cannot be preloaded into Python: a C driver calls each API on stdin's samples.
+    (tmp_path / "driver.c").write_text(DRIVER.replace("NET", "random_net").replace(
+        "UPPER", "RANDOM_NET"))
+    from lgn_compile.verify.c_build import SIMD_CFLAGS
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", *SANITIZE,
+                    *SIMD_CFLAGS[simd], "-I", str(tmp_path), "-o", str(exe),
+                    str(tmp_path / "driver.c"), str(c_file)], check=True)
+    result = subprocess.run([str(exe), str(len(features))], input=features.tobytes(),
+                            capture_output=True, check=True)
+    assert not result.stderr, result.stderr.decode()
+    out = np.frombuffer(result.stdout, dtype=np.uint32).reshape(3, len(features), 4)
     expected = evaluate.scores(graph, bits)
-    for part_size in (128, 1, 6):
-        library = build(graph, tmp_path / str(part_size), max_part_gates=part_size)
-        assert np.array_equal(library.scores(bits), expected), part_size
-    source = emit_c(graph)["dag_net.c"]
-    assert "const uint64_t g" in source and "(void)(" in source
+    for got in out:
+        assert np.array_equal(got, expected)
 
 
-def test_one_sample_api_matches_batch_api(tmp_path):
-    graph = make_graph(seed=21, num_inputs=15, layer_sizes=(30, 12), num_classes=6)
-    library = build(graph, tmp_path)
-    bits = random_input_bits(21, 150, 15)
-    batch = library.scores(bits)
-    ties = 0
-    for row, expected in zip(bits, batch):
-        cls, scores = library.classify(row)
-        assert np.array_equal(scores, expected)
-        assert cls == int(np.argmax(expected))  # ties go to the lowest class index
-        ties += int((expected == expected.max()).sum() > 1)
-    assert ties > 0  # the tie rule was exercised (2-bit groups tie often)
-    # eval64 (one block, stack workspace) agrees with eval_batch.
-    planes = np.ascontiguousarray(pack_bits(bits[:64])[:, 0])
-    out = np.zeros((64, 6), dtype=np.uint32)
-    library._lib.random_net_eval64(planes.ctypes.data_as(ctypes.c_void_p),
-                                   out.ctypes.data_as(ctypes.c_void_p))
-    assert np.array_equal(out, batch[:64])
+DRIVER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include "NET.h"
+/* argv[1] samples of float features on stdin -> scores of the three paths on stdout. */
+int main(int argc, char **argv)
+{
+    size_t n = (size_t)strtoul(argv[argc - 1], NULL, 10), i;
+    float *features = malloc(n * UPPER_NUM_FEATURES * sizeof *features);
+    uint8_t *bits = malloc(n * UPPER_NUM_INPUTS);
+    uint32_t *scores = malloc(n * UPPER_NUM_CLASSES * sizeof *scores);
+    uint64_t *work = malloc(UPPER_WORK_WORDS * sizeof *work);
+    uint32_t one[UPPER_CLASSIFY_WORDS];
 
-
-def test_embedded_main_program(tmp_path):
-    """The header is enough for a C program: macros size static buffers, classify_ws runs."""
-    graph = make_graph(seed=30, num_inputs=10, layer_sizes=(24, 12), num_classes=3)
-    c_file = write_files(graph, tmp_path)
-    bits = random_input_bits(30, 20, 10)
-    rows = ",\n".join("{" + ",".join(map(str, row)) + "}" for row in bits)
-    (tmp_path / "main.c").write_text(f"""#include <stdio.h>
-#include "random_net.h"
-static const uint8_t samples[{len(bits)}][RANDOM_NET_NUM_INPUTS] = {{{rows}}};
-static uint64_t work[RANDOM_NET_CLASSIFY_WORK_WORDS];
-int main(void)
-{{
-    uint32_t scores[RANDOM_NET_NUM_CLASSES];
-    size_t i;
-    int c;
-    for (i = 0; i < {len(bits)}; ++i) {{
-        printf("%d", random_net_classify_ws(samples[i], work, scores));
-        for (c = 0; c < RANDOM_NET_NUM_CLASSES; ++c)
-            printf(" %u", (unsigned)scores[c]);
-        printf("\\n");
-    }}
+    if (fread(features, sizeof *features * UPPER_NUM_FEATURES, n, stdin) != n)
+        return 1;
+    for (i = 0; i < n; ++i)
+        NET_encode(features + i * UPPER_NUM_FEATURES, bits + i * UPPER_NUM_INPUTS);
+    NET_scores(bits, n, scores, work);
+    fwrite(scores, sizeof *scores * UPPER_NUM_CLASSES, n, stdout);
+    NET_scores_features(features, n, scores, work);
+    fwrite(scores, sizeof *scores * UPPER_NUM_CLASSES, n, stdout);
+    for (i = 0; i < n; ++i)
+        NET_classify(bits + i * UPPER_NUM_INPUTS, scores + i * UPPER_NUM_CLASSES, one);
+    fwrite(scores, sizeof *scores * UPPER_NUM_CLASSES, n, stdout);
+    free(features), free(bits), free(scores), free(work);
     return 0;
-}}
-""")
-    exe = tmp_path / "main"
-    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(exe),
-                    str(tmp_path / "main.c"), str(c_file)], check=True)
-    lines = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
-    expected = evaluate.scores(graph, bits)
-    got = np.array([[int(v) for v in line.split()] for line in lines.splitlines()])
-    assert np.array_equal(got[:, 1:], expected)
-    assert np.array_equal(got[:, 0], np.argmax(expected, axis=1))
+}
+"""
 
 
 def test_nonzero_input_bytes_count_as_one(tmp_path):
-    graph = make_graph(seed=22, num_inputs=9, layer_sizes=(16, 8), num_classes=2)
+    graph = make_graph(seed=22, num_inputs=19, layer_sizes=(16, 8), num_classes=2)
     library = build(graph, tmp_path)
-    bits = random_input_bits(22, 70, 9)
-    fuzzy = bits * np.uint8(200)
-    assert np.array_equal(library.scores(fuzzy), library.scores(bits))
-    assert np.array_equal(library.classify(fuzzy[3])[1], library.classify(bits[3])[1])
+    bits = random_input_bits(22, 170, 19)
+    for factor in (2, 16, 128, 200):
+        fuzzy = bits * np.uint8(factor)
+        assert np.array_equal(library.scores(fuzzy), library.scores(bits)), factor
+        assert np.array_equal(library.classify(fuzzy[3])[1], library.classify(bits[3])[1])
 
 
 def test_constant_and_wire_outputs(tmp_path):
@@ -195,96 +245,120 @@ def test_constant_and_wire_outputs(tmp_path):
     bits = random_input_bits(23, 100, 5)
     for passes, tag in ((None, "raw"), (OPT, "opt")):
         g = run_pipeline(graph, passes)[0] if passes else graph
-        library = build(g, tmp_path / tag)
-        assert np.array_equal(library.scores(bits), evaluate.scores(graph, bits))
-        assert np.array_equal(library.classify(bits[0])[1], evaluate.scores(graph, bits[:1])[0])
+        assert_matches_reference(build(g, tmp_path / tag), graph, bits, tag)
     assert ir.stats(g)["gates"] == 0  # everything folded: outputs read x and constants only
 
 
 def test_strict_warnings_and_pedantic_c99(tmp_path):
-    """Beyond the default -Wall -Wextra -Werror: pedantic C99, conversions, shadowing, -O0/-O3."""
-    graph = make_graph(seed=24, num_inputs=11, layer_sizes=(30, 20, 12), num_classes=3, arity=3)
+    """Beyond -Wall -Wextra -Werror: pedantic C99, conversions, shadowing, -O0/-O3, and a
+    compiler without vector extensions (no __GNUC__) still gets 64-bit words."""
+    graph = random_dag(5)
     strict = ("-pedantic-errors", "-Wconversion", "-Wshadow", "-Wstrict-prototypes",
               "-Wmissing-prototypes", "-Wcast-qual", "-Wundef")
-    bits = random_input_bits(24, 100, 11)
-    for flags, tag in ((strict, "strict"), (("-O0",), "o0"), (("-O3", "-march=native"), "o3")):
-        library = build(graph, tmp_path / tag, extra_flags=flags, max_part_gates=9)
-        assert np.array_equal(library.scores(bits), evaluate.scores(graph, bits)), tag
+    bits = random_input_bits(24, 300, 9)
+    for simd in RUNNABLE_SIMD:
+        for flags, tag in ((strict, "strict"), (("-O0",), "o0"), (("-O3",), "o3")):
+            library = build(graph, tmp_path / f"{simd}-{tag}", simd, extra_flags=flags)
+            assert_matches_reference(library, graph, bits, f"{simd} {tag}")
+    library = build(graph, tmp_path / "nognu", "avx2", extra_flags=("-U__GNUC__",))
+    assert_matches_reference(library, graph, bits, "no vector extensions")
 
 
-def test_source_shape_and_api(tmp_path):
-    graph = make_graph(seed=25, num_inputs=13, layer_sizes=(40, 24), num_classes=4,
-                       name="shape_net")
-    files = emit_c(graph, max_part_gates=16)
-    assert sorted(files) == ["shape_net.c", "shape_net.h"]
-    header, source = files["shape_net.h"], files["shape_net.c"]
-    for macro, value in (("NUM_INPUTS", 13), ("NUM_CLASSES", 4), ("GROUP_SIZE", 6),
-                         ("NUM_OUTPUTS", 24)):
-        assert f"#define SHAPE_NET_{macro} {value}\n" in header
-    for function in ("shape_net_eval64(", "shape_net_eval_batch(", "shape_net_classify(",
-                     "shape_net_argmax(", "shape_net_eval64_ws(", "shape_net_classify_ws("):
-        assert function in header and function in source
+def test_code_size_does_not_grow_with_gates():
+    """The gates are data: a 10x larger net has the same code lines, more array lines."""
+    small = emit_c(make_graph(seed=25, num_inputs=20, layer_sizes=(100, 60), num_classes=4))
+    large = emit_c(make_graph(seed=25, num_inputs=20, layer_sizes=(1000, 600), num_classes=4))
+
+    def code_lines(source):  # all but the lines of array initializers
+        return [line for line in source.splitlines()
+                if not re.match(r"\s*([\d, ]+|\{ \d+, \d+ \}.*|UINT64_C.*),?$", line)]
+
+    small_code, large_code = code_lines(small["random_net.c"]), code_lines(large["random_net.c"])
+    assert abs(len(large_code) - len(small_code)) <= 25  # kernels used may differ a little
+    def data_lines(source):
+        return len(source.splitlines()) - len(code_lines(source))
+
+    assert data_lines(large["random_net.c"]) > 3 * data_lines(small["random_net.c"])
+    source = large["random_net.c"]
     assert "malloc" not in source
-    # Only const tables may be global; parts are bounded; one statement per gate.
-    assert not re.search(r"^static (?!const|void)", source, re.M)
-    parts = re.findall(r"^static void shape_net_part\d+\(", source, re.M)
-    assert len(parts) == 2 + 3  # 40 gates -> 16+16+8, 24 gates -> 16+8
-    statements = re.findall(r"^    (?:w\[\d+\] = |const uint64_t g\d+ = |\(void\)\().*;", source,
-                            re.M)
-    assert len(statements) >= ir.stats(graph)["gates"]
+    assert not re.search(r"^static (?!const|void|uint64_t|unsigned|lgn_word)", source, re.M)
+
+
+def test_slots_are_reused_once_dead():
+    graph = make_graph(seed=26, num_inputs=30, layer_sizes=(50,) * 8, num_classes=5)
+    p = plan(graph)
+    live = len(p.gates)
+    assert p.num_slots < 30 + live / 2  # far fewer slots than values
+    assert p.num_slots >= 30 + 50  # the widest cut: a level's inputs and its outputs
+    header = emit_c(graph)["random_net.h"]
+    assert f"#define RANDOM_NET_NUM_SLOTS {p.num_slots}\n" in header
+    # No value is overwritten while a later gate still reads it (checked on the plan).
+    holder = {}
+    for node in list(range(30)) + p.gates:
+        for op in ir.operands(graph, node):
+            assert holder[p.slot[op]] == op, f"slot of {op} clobbered before {node}"
+        holder[p.slot[node]] = node
 
 
 def test_emission_is_deterministic():
     options = dict(seed=26, num_inputs=10, layer_sizes=(30, 20), num_classes=4, arity=3)
-    first = emit_c(make_graph(**options, passes=OPT))
-    second = emit_c(make_graph(**options, passes=OPT))
-    assert first == second
-    assert emit_c(make_graph(**options)) == emit_c(make_graph(**options))
+    assert emit_c(make_graph(**options, passes=OPT)) == emit_c(make_graph(**options, passes=OPT))
+    with pytest.raises(ValueError, match="simd"):
+        emit_c(make_graph(**options), simd="sse")
 
 
-def test_mutated_gate_is_caught(tmp_path):
-    """The differential check bites: invert one live gate (it drives an output) and rebuild."""
-    graph = make_graph(seed=27, num_inputs=12, layer_sizes=(30, 20), num_classes=4)
+def test_mutated_kernel_is_caught(tmp_path):
+    """The differential check bites: make XOR compute XNOR (the batch kernel's expression
+    and the one-sample path's table) and rebuild."""
+    graph = make_graph(seed=27, num_inputs=12, layer_sizes=(60, 40), num_classes=4)
     bits = random_input_bits(27, 130, 12)
     c_file = write_files(graph, tmp_path)
     good = CLibrary(build_shared_library(c_file, tmp_path / "libgood.so"), "random_net", 12, 4)
     assert np.array_equal(good.scores(bits), evaluate.scores(graph, bits))
-
     source = c_file.read_text()
-    # An output plane store: w[k] with k < NUM_OUTPUTS (20) is output bit k.
-    match = re.search(r"^    w\[(1?\d)\] = (.*); /\* g\d+ \*/$", source, re.M)
-    assert match, "no output-driving gate statement found"
-    mutated = (source[:match.start(2)] + f"~({match.group(2)})" + source[match.end(2):])
-    c_file.write_text(mutated)
+    assert "= o0 ^ o1;" in source
+    assert re.search(r"UINT64_C\(6\) \}, /\* \d+: o0 \^ o1 \*/", source)
+    source = re.sub(r"UINT64_C\(6\)( \}, /\* \d+: o0 \^ o1 \*/)", r"UINT64_C(9)\1", source)
+    c_file.write_text(source.replace("= o0 ^ o1;", "= ~(o0 ^ o1);"))
     bad = CLibrary(build_shared_library(c_file, tmp_path / "libbad.so"), "random_net", 12, 4)
-    bad_scores = bad.scores(bits)
-    expected = evaluate.scores(graph, bits)
-    # Flipping an output bit moves its class score in every sample.
-    assert (bad_scores != expected).any(axis=1).all()
+    assert not np.array_equal(bad.scores(bits), evaluate.scores(graph, bits))
+    assert not all(np.array_equal(bad.classify(row)[1], want)
+                   for row, want in zip(bits, evaluate.scores(graph, bits)))
 
 
-def test_thermometer_encoder_matches_model(tmp_path):
-    import torch
+def test_embedded_example_builds_and_agrees(trained_path, tmp_path):
+    """examples/embedded: make builds main.c against the emitted C (-m32 when the 32-bit
+    toolchain is there, else a 64-bit host build of the same 32-bit-word API) and its
+    one-sample results equal the Python reference's."""
+    example = tmp_path / "embedded"
+    shutil.copytree(ROOT / "examples" / "embedded", example)
+    probe = tmp_path / "probe.c"
+    probe.write_text("#include <stdio.h>\nint main(void) { return 0; }\n")
+    m32 = subprocess.run(["gcc", "-m32", "-o", str(tmp_path / "probe"), str(probe)],
+                         capture_output=True).returncode == 0
+    bin_dir = Path(sys.executable).parent
+    env_path = f"{bin_dir}:{subprocess.os.environ.get('PATH', '')}"
+    result = subprocess.run(["make", "-C", str(example), f"MODEL={trained_path}",
+                             f"PYTHON={sys.executable}", f"ARCH={'-m32' if m32 else ''}",
+                             "run"], capture_output=True, text=True,
+                            env={**subprocess.os.environ, "PATH": env_path})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 of 8 samples differ" in result.stdout
 
-    features, thresholds_per = 5, 3
-    raw = random_model_dict(28, num_inputs=features * thresholds_per, layer_sizes=(20, 8),
-                            num_classes=2)
-    rng = np.random.default_rng(28)
-    thresholds = np.sort(rng.normal(size=(features, thresholds_per)).astype(np.float32), axis=1)
-    thresholds[0, 0] = np.float32(0.1)  # not exact in binary: the literal must round-trip
-    raw["config"]["encoder"] = {"type": "thermometer", "num_features": features,
-                                "num_thresholds": thresholds_per}
-    raw["state_dict"]["encoder.thresholds"] = torch.from_numpy(thresholds)
-    model = _validate(raw)
-    graph = ir.from_model(model)
-    library = build(graph, tmp_path)
-    assert "#define RANDOM_NET_NUM_FEATURES 5" in (tmp_path / "random_net.h").read_text()
-    values = rng.normal(size=(300, features)).astype(np.float32)
-    values[:features, :] = thresholds.T[:1].repeat(features, 0)  # exactly on a threshold
-    values[5, 0] = np.nextafter(np.float32(0.1), np.float32(1))
-    encoded = library.encode(values)
-    assert np.array_equal(encoded, model.encoder.encode(values))
-    assert np.array_equal(library.scores(encoded), evaluate.scores(graph, encoded))
+
+def test_cli_build_writes_library(tmp_path, trained_path, trained_model):
+    from lgn_compile.cli import main
+
+    out = tmp_path / "out"
+    assert main([str(trained_path), "-t", "c", "--build", "--simd", "u64", "-o",
+                 str(out), "-q"]) == 0
+    name = trained_model.name
+    library = CLibrary(out / f"lib{name}.so", name, trained_model.num_inputs,
+                       trained_model.num_classes)
+    graph = ir.from_model(trained_model)
+    bits = random_input_bits(3, 100, trained_model.num_inputs)
+    assert np.array_equal(library.scores(bits), evaluate.scores(graph, bits))
+    assert "&& (0)" in (out / f"{name}.h").read_text()  # --simd u64: no vector widths
 
 
 def test_build_errors_are_lgn_errors(tmp_path, monkeypatch):
@@ -306,7 +380,7 @@ def test_build_errors_are_lgn_errors(tmp_path, monkeypatch):
 def test_wrong_symbol_or_shape_is_reported(tmp_path):
     graph = make_graph(seed=29, num_inputs=6, layer_sizes=(8, 4), num_classes=2)
     library = build(graph, tmp_path)
-    with pytest.raises(LgnError, match="other_eval_batch"):
+    with pytest.raises(LgnError, match="other_scores"):
         CLibrary(library.path, "other", 6, 2)
     with pytest.raises(ValueError, match=r"\[N, 6\]"):
         library.scores(np.zeros((3, 5), dtype=np.uint8))

@@ -12,6 +12,7 @@ import torch
 
 from lgn_compile import evaluate, ir
 from lgn_compile.cli import main
+from lgn_compile.passes import PRESETS
 from lgn_compile.model_file import save_model
 from lgn_compile.random_net import random_input_bits, random_model_dict
 from lgn_compile.verify import python_module_scores
@@ -40,7 +41,7 @@ def test_compile_all_targets_writes_files_and_report(model_path, model, tmp_path
     assert names == sorted(["random_net.v", "random_net.c", "random_net.h", "random_net.py",
                             "report.json"])
     report = json.loads((out / "report.json").read_text())
-    assert report["optimization"]["passes"] == ["const_fold", "dead_gates"]
+    assert report["optimization"]["passes"] == PRESETS[2]  # the default, -O2
     assert report["optimization"]["before"]["gates"] == model.num_gates
     bits = random_input_bits(3, 200, model.num_inputs)
     assert np.array_equal(python_module_scores(out / "random_net.py", bits),

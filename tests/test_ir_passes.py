@@ -6,18 +6,22 @@ import pytest
 from lgn_compile import evaluate, gates, ir
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import _validate
-from lgn_compile.passes import PASSES, parse_pass_list, run_pipeline
+from lgn_compile.passes import PASSES, PRESETS, parse_pass_list, run_pipeline
 from lgn_compile.random_net import random_input_bits, random_model_dict
 
 
-def brute_force_scores(model, bits):
+def brute_force_bits(model, bits):
     """Layer by layer, table lookups on plain ints: independent of the IR and numpy packing."""
     values = bits.astype(np.int64)
     for layer in model.layers:
         index = sum(values[:, layer.operands[:, i]] << i for i in range(layer.arity))
-        values = np.take_along_axis(layer.tables[None, :, :].repeat(len(bits), 0),
-                                    index[:, :, None], axis=2)[:, :, 0].astype(np.int64)
-    return values.reshape(len(bits), model.num_classes, -1).sum(axis=2)
+        values = layer.tables[np.arange(len(layer.tables))[None, :], index].astype(np.int64)
+    return values.astype(np.uint8)
+
+
+def brute_force_scores(model, bits):
+    return brute_force_bits(model, bits).reshape(len(bits), model.num_classes, -1).sum(
+        axis=2, dtype=np.int64)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -30,19 +34,42 @@ def test_reference_evaluator_matches_brute_force(seed, arity):
                           brute_force_scores(model, bits))
 
 
-@pytest.mark.parametrize("seed", range(10))
-@pytest.mark.parametrize("arity", [2, 4])
-@pytest.mark.parametrize("passes", [["const_fold"], ["dead_gates"], ["const_fold", "dead_gates"]])
-def test_passes_preserve_function(seed, arity, passes):
-    model = _validate(random_model_dict(seed, num_inputs=9, layer_sizes=(40, 30, 8),
-                                        num_classes=2, arity=arity))
+def all_input_bits(num_inputs):
+    """Every input vector: exhaustive checks for nets with few inputs."""
+    codes = np.arange(1 << num_inputs)
+    return ((codes[:, None] >> np.arange(num_inputs)) & 1).astype(np.uint8)
+
+
+# (num_inputs, layer_sizes, num_classes): 1-layer nets, narrow layers that force duplicate
+# wiring and gates, wide-input nets checked on random vectors instead of exhaustively.
+SHAPES = [(4, (6,), 2), (7, (3,), 3), (9, (40, 30, 8), 2), (12, (16, 16, 16, 4), 4),
+          (3, (12, 12, 6), 1), (40, (80, 60, 20), 5)]
+PIPELINES = [[name] for name in sorted(PASSES)] + [PRESETS[2], PRESETS[2][::-1]]
+
+
+def input_bits_for(num_inputs, seed):
+    if num_inputs <= 16:
+        return all_input_bits(num_inputs)
+    return random_input_bits(seed, 2000, num_inputs)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("arity", [1, 2, 3, 6])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("passes", PIPELINES, ids=",".join)
+def test_passes_preserve_function(seed, arity, shape, passes):
+    num_inputs, layer_sizes, num_classes = shape
+    model = _validate(random_model_dict(seed, num_inputs=num_inputs, layer_sizes=layer_sizes,
+                                        num_classes=num_classes, arity=arity))
     graph = ir.from_model(model)
-    bits = random_input_bits(seed + 100, 300, model.num_inputs)
+    bits = input_bits_for(num_inputs, seed)
     optimized, report = run_pipeline(graph, passes)
     ir.validate(optimized)
-    assert np.array_equal(evaluate.scores(optimized, bits), evaluate.scores(graph, bits))
+    expected = brute_force_scores(model, bits)
+    assert np.array_equal(evaluate.scores(optimized, bits), expected)
+    assert np.array_equal(evaluate.output_bits(optimized, bits), evaluate.output_bits(graph, bits))
     assert report["after"]["gates"] <= report["before"]["gates"]
-    assert graph.number_of_nodes() == report["before"]["gates"] + 9 + 8  # input left untouched
+    assert graph.number_of_nodes() == report["before"]["gates"] + num_inputs + sum(layer_sizes[-1:])
 
 
 def _chain_model(tables_per_layer, operands_per_layer, num_inputs, num_classes=1):
@@ -101,7 +128,7 @@ def test_unknown_pass_is_a_user_error():
     assert parse_pass_list("const_fold, dead_gates") == ["const_fold", "dead_gates"]
     with pytest.raises(LgnError, match="unknown pass 'nope'"):
         parse_pass_list("const_fold,nope")
-    assert set(PASSES) == {"const_fold", "dead_gates"}
+    assert set(PASSES) == {"const_fold", "not_absorb", "collapse", "strash", "dead_gates"}
 
 
 def test_validate_catches_broken_graphs():
@@ -116,3 +143,85 @@ def test_validate_catches_broken_graphs():
     graph.add_edge(next(iter(ir.outputs(graph))) - 1, 0)  # a gate feeding an input: a cycle or bad edge
     with pytest.raises(LgnError):
         ir.validate(graph)
+
+
+def test_strash_merges_gates_with_swapped_operands():
+    # AND(x0, x1) and AND(x1, x0) are one gate; A&~B(x0, x1) and ~A&B(x1, x0) too.
+    model = _chain_model([[gates.AND, gates.AND, gates.A_AND_NOT_B, gates.NOT_A_AND_B]],
+                         [[[0, 1], [1, 0], [0, 1], [1, 0]]], num_inputs=2, num_classes=2)
+    optimized, report = run_pipeline(ir.from_model(model), ["strash", "dead_gates"])
+    assert report["after"]["gates"] == 2
+    assert sum(r["merged_gates"] for r in report["rounds"][0] if r["pass"] == "strash") == 2
+    bits = all_input_bits(2)
+    assert np.array_equal(evaluate.output_bits(optimized, bits), brute_force_bits(model, bits))
+
+
+def test_not_absorb_folds_inverters_into_readers_and_drivers():
+    # Layer 0: ~x0, AND(x0, x1). Layer 1: AND(~x0, x1) reads an inverter (absorbed into its
+    # table), and ~AND(x0, x1) drives an output (folded into its driver, which becomes NAND,
+    # so the first gate now reads NAND negated: ~x0 & ~NAND = NOR).
+    model = _chain_model([[gates.NOT_A, gates.AND], [gates.AND, gates.NOT_A]],
+                         [[[0, 0], [0, 1]], [[0, 1], [1, 1]]], num_inputs=2)
+    graph = ir.from_model(model)
+    assert run_pipeline(graph, ["const_fold"])[1]["after"]["inverters"] == 2
+    optimized, report = run_pipeline(graph, ["const_fold", "not_absorb", "dead_gates"])
+    assert report["after"]["inverters"] == 0
+    assert sorted(optimized.nodes[n]["table"] for n in ir.topological_gates(optimized)) == \
+        sorted([gates.NOR, gates.NAND])
+    bits = all_input_bits(2)
+    assert np.array_equal(evaluate.output_bits(optimized, bits), brute_force_bits(model, bits))
+
+
+def test_inverted_input_driving_an_output_stays():
+    model = _chain_model([[gates.NOT_A, gates.NOT_A]], [[[0, 0], [0, 0]]], num_inputs=1,
+                         num_classes=2)
+    optimized, report = run_pipeline(ir.from_model(model), PRESETS[2])
+    assert report["after"] == {**report["after"], "gates": 1, "inverters": 1}
+    bits = all_input_bits(1)
+    assert np.array_equal(evaluate.output_bits(optimized, bits), brute_force_bits(model, bits))
+
+
+def _netlist(g):
+    return sorted((n, sorted(a.items())) for n, a in g.nodes(data=True))
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("arity", [2, 4])
+def test_pipeline_is_idempotent_and_deterministic(seed, arity):
+    model = _validate(random_model_dict(seed, num_inputs=10, layer_sizes=(60, 40, 20),
+                                        num_classes=4, arity=arity))
+    once, report = run_pipeline(ir.from_model(model), PRESETS[2])
+    twice, again = run_pipeline(once, PRESETS[2])
+    assert _netlist(twice) == _netlist(once)
+    assert len(again["rounds"]) == 1 and again["before"] == again["after"]
+    assert _netlist(run_pipeline(ir.from_model(model), PRESETS[2])[0]) == _netlist(once)
+    assert report["after"]["gates"] < report["before"]["gates"]
+    for node in ir.topological_gates(once):  # nothing left for const_fold to do
+        attrs = once.nodes[node]
+        assert gates.simplify(attrs["table"], attrs["operands"]) == \
+            (attrs["table"], tuple(range(len(attrs["operands"]))))
+        assert attrs["table"] != 0b10 or len(attrs["operands"]) > 1
+
+
+def test_collapse_swallows_redundant_inner_gates():
+    # Layer 0: x0 (table A), AND(x0, x1), XOR(x0, x1). Layer 1: AND(x0, AND(x0, x1)) is
+    # AND(x0, x1) and XOR(x0, XOR(x0, x1)) is x1: one gate is left, only with collapse.
+    model = _chain_model([[gates.A, gates.AND, gates.XOR], [gates.AND, gates.XOR]],
+                         [[[0, 1], [0, 1], [0, 1]], [[0, 1], [0, 2]]], num_inputs=2,
+                         num_classes=2)
+    graph = ir.from_model(model)
+    without = run_pipeline(graph, ["const_fold", "strash", "dead_gates"])[1]["after"]["gates"]
+    optimized, report = run_pipeline(graph, ["const_fold", "collapse", "strash", "dead_gates"])
+    assert (without, report["after"]["gates"]) == (4, 1)
+    bits = all_input_bits(2)
+    assert np.array_equal(evaluate.output_bits(optimized, bits), brute_force_bits(model, bits))
+
+
+def test_report_has_stats_after_every_pass():
+    model = _validate(random_model_dict(3, num_inputs=8, layer_sizes=(30, 10), num_classes=2))
+    _, report = run_pipeline(ir.from_model(model), PRESETS[2])
+    for round_log in report["rounds"]:
+        assert [entry["pass"] for entry in round_log] == PRESETS[2]
+        for entry in round_log:
+            assert set(entry["after"]) >= {"gates", "inverters", "depth", "per_layer"}
+    assert report["before"]["per_layer"] == {"0": 30, "1": 10}

@@ -11,13 +11,14 @@ import pytest
 import torch
 
 from lgn_compile import evaluate, ir
+from lgn_compile.errors import LgnError
 from lgn_compile.gates import difflogic_op_to_table, evaluate_table
 from lgn_compile.model_file import Encoder, load_model, save_model
 from lgn_compile.random_net import random_input_bits, random_model_dict
 from lgn_train import (GroupSum, LogicLayer, LogicNet, ThermometerEncoder, load_dataset,
                        model_from_file, model_to_dict, train)
 from lgn_train.cli import main as train_main
-from lgn_train.layers import OP_COEF
+from lgn_train.parametrizations import OP_TABLES
 
 # difflogic's 16 real-valued ops, written out independently of lgn_train (difflogic's bin_op).
 DIFFLOGIC_REAL_OPS = [
@@ -93,7 +94,7 @@ def test_relaxed_forward_is_the_softmax_mix_of_the_16_ops():
     probs = torch.softmax(layer.logits, dim=-1)
     mix = sum(probs[:, op] * DIFFLOGIC_REAL_OPS[op](a, b) for op in range(16))
     torch.testing.assert_close(layer(x), mix, atol=1e-5, rtol=0)
-    assert tuple(OP_COEF.shape) == (16, 4)
+    assert tuple(OP_TABLES.shape) == (16, 4)
 
 
 def test_wiring_is_a_seeded_buffer_covering_all_inputs():
@@ -108,9 +109,11 @@ def test_wiring_is_a_seeded_buffer_covering_all_inputs():
     assert "parametrization='softmax16'" in repr(layer)
 
 
-@pytest.mark.parametrize("arity", [1, 2, 3])
-def test_iwp_layer_tables_match_eval_and_saturated_training_forward(arity):
-    layer = LogicLayer(8, 12, parametrization="iwp", arity=arity, seed=2, init="uniform")
+@pytest.mark.parametrize("activation", ["sin", "sigmoid"])
+@pytest.mark.parametrize("arity", [1, 2, 3, 6])
+def test_iwp_layer_tables_match_eval_and_saturated_training_forward(arity, activation):
+    layer = LogicLayer(8, 12, parametrization="iwp", arity=arity, seed=2, init="uniform",
+                       activation=activation)
     rng = np.random.default_rng(arity)
     tables = rng.integers(0, 2, size=(12, 1 << arity), dtype=np.uint8)
     layer.set_tables(tables, confidence=50.0)
@@ -147,9 +150,22 @@ def test_thermometer_encoder_matches_model_file_encoder():
     assert np.all(bits[len(data.test_features), 2::5] == 0)  # equal is not greater
 
 
-def test_digits_split_is_stratified_fixed_and_unknown_dataset_is_a_clear_error():
-    from lgn_compile.errors import LgnError
+def test_quantile_encoder_splits_each_feature_evenly_and_matches_model_file_encoder():
+    rng = np.random.default_rng(0)
+    features = (rng.normal(size=(4000, 3)) * [1.0, 50.0, 0.01] + [0, 100, -5]).astype(np.float32)
+    enc = ThermometerEncoder(3, method="quantile").fit(features)
+    bits = enc.encode(features)
+    assert np.array_equal(bits, Encoder(enc.thresholds).encode(features))
+    share = bits.reshape(4000, 3, 3).mean(axis=0)  # [feature, threshold]: share above it
+    np.testing.assert_allclose(share, np.tile([0.75, 0.5, 0.25], (3, 1)), atol=0.01)
+    uniform = ThermometerEncoder(3).fit(features).encode(features).reshape(4000, 3, 3)
+    assert np.abs(uniform.mean(axis=0) - share).max() > 0.2  # one scale for all: uneven
+    assert enc.config()["method"] == "quantile"
+    with pytest.raises(LgnError, match="unknown encoder method"):
+        ThermometerEncoder(3, method="median")
 
+
+def test_digits_split_is_stratified_fixed_and_unknown_dataset_is_a_clear_error():
     a, b = load_dataset("digits", seed=0), load_dataset("digits", seed=0)
     assert np.array_equal(a.test_features, b.test_features)
     assert len(a.train_labels) + len(a.test_labels) == 1797
@@ -180,7 +196,9 @@ def test_export_round_trip_gives_identical_discrete_scores(tmp_path):
     model = load_model(path)
     assert model.config["layers"][0] == {"type": "logic", "in_dim": 128, "out_dim": 120,
                                          "arity": 2, "parametrization": "softmax16",
-                                         "connections": "random", "init": "residual"}
+                                         "connections": "random", "init": "residual",
+                                         "init_strength": 5.0, "sampling": "soft",
+                                         "gumbel_tau": 1.0}
     assert model.meta["created_by"] == "lgn-train 0.1.0" and model.name == "digits_lgn"
     assert torch.equal(model.state_dict["layers.1.indices"], net.layers[1].indices)
     assert np.array_equal(model.encoder.thresholds, enc.thresholds)

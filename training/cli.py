@@ -16,12 +16,19 @@ from pathlib import Path
 from lgn_compile import __version__
 from lgn_compile.errors import LgnError
 
-from .data import DATASETS
-from .layers import INITS, PARAMETRIZATIONS
+from .data import DATASETS, ENCODER_METHODS
+from .layers import CONNECTIONS, INITS, IWP_ACTIVATIONS, PARAMETRIZATIONS, SAMPLINGS
 
 # Defaults tuned on digits: ~96-97% discrete test accuracy, 4000 gates, seconds on 2 cores.
 DEFAULTS = {"layers": "2000,2000", "tau": 5.0, "lr": 0.05, "epochs": 100, "batch_size": 128,
-            "thresholds": 7, "init": "residual", "parametrization": "softmax16"}
+            "thresholds": 7, "init": "residual", "parametrization": "softmax16", "arity": 2,
+            "activation": "sin", "sampling": "soft", "gumbel_tau": 1.0,
+            "connections": "random"}
+# What --resume takes from the checkpoint (the run's model, data and optimizer settings);
+# the rest (run length, outputs, device, logging) comes from the command line.
+RESUMED_ARGS = ("dataset", "data_dir", "limit", "seed", "layers", "tau", "lr", "batch_size",
+                "thresholds", "encoder", "init", "init_strength", "parametrization", "arity",
+                "activation", "sampling", "gumbel_tau", "connections", "name")
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -35,11 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     d = DEFAULTS
     p = _OneLineParser(
         prog="lgn-train",
-        description="Train a differentiable logic gate network (difflogic-style relaxed "
-                    "gates) on a dataset, discretize it, and save model.pt for lgn-compile. "
-                    "Raw features are thermometer-encoded into input bits; each neuron "
-                    "becomes one 2-input gate; a class score is the popcount of its group "
-                    "of last-layer gates.",
+        description="Train a differentiable logic gate network (relaxed gates: difflogic's "
+                    "softmax16 or input-wise IWP, optionally Gumbel-sampled) on a dataset, "
+                    "discretize it, and save model.pt for lgn-compile. Raw features are "
+                    "thermometer-encoded into input bits; each neuron becomes one k-input "
+                    "gate; a class score is the popcount of its group of last-layer gates. "
+                    "Under torchrun, trains on every process (DistributedDataParallel).",
         epilog="example: lgn-train --dataset digits --seed 0 -o model.pt")
     p.add_argument("--dataset", default="digits", metavar="NAME",
                    help=f"dataset to train on ({', '.join(DATASETS)}; default: digits, "
@@ -78,6 +86,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parametrization", choices=PARAMETRIZATIONS, default=d["parametrization"],
                    help="softmax16 (a softmax over difflogic's 16 gates) or iwp (input-wise: "
                         f"one weight per truth-table entry) (default: {d['parametrization']})")
+    p.add_argument("--encoder", choices=ENCODER_METHODS, default="uniform",
+                   help="where the thermometer thresholds go, fitted on the training data: "
+                        "uniform (evenly over the global value range, for images) or quantile "
+                        "(per-feature quantiles) (default: uniform)")
+    p.add_argument("--arity", type=int, default=d["arity"], metavar="K",
+                   help="operands per gate, 2..6 (k-input LUT neurons; needs --parametrization "
+                        f"iwp unless 2) (default: {d['arity']})")
+    p.add_argument("--activation", choices=IWP_ACTIVATIONS, default=d["activation"],
+                   help="IWP weight of an angle theta: sin (0.5 + 0.5 sin theta) or sigmoid "
+                        f"(default: {d['activation']})")
+    p.add_argument("--init-strength", type=float, metavar="S",
+                   help="how strongly residual init favours pass-through: the logit of gate A "
+                        "(softmax16, default 5) or mean |theta| per IWP entry (default 1 for "
+                        "sin, 3 for sigmoid)")
+    p.add_argument("--sampling", choices=SAMPLINGS, default=d["sampling"],
+                   help="soft (relaxed gates) or gumbel (a hard Gumbel sample per gate per "
+                        "step, straight-through gradient; narrows the discretization gap) "
+                        f"(default: {d['sampling']})")
+    p.add_argument("--gumbel-tau", type=float, default=d["gumbel_tau"], metavar="T",
+                   help=f"Gumbel temperature (default: {d['gumbel_tau']:g})")
+    p.add_argument("--connections", choices=CONNECTIONS, default=d["connections"],
+                   help="wiring: random (difflogic: a seeded cover of the inputs) or unique "
+                        "(every input used, no gate reads an input twice, no two gates read "
+                        f"the same inputs) (default: {d['connections']})")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="use only the first N training and N test samples (quick runs)")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="write a checkpoint (a model file plus optimizer and RNG state) here "
+                        "every --checkpoint-every epochs and at the end")
+    p.add_argument("--checkpoint-every", type=int, default=1, metavar="E",
+                   help="epochs between checkpoints (default: 1)")
+    p.add_argument("--resume", metavar="PATH",
+                   help="continue the run saved in this checkpoint; its model, data and "
+                        "optimizer settings are used, --epochs/--steps give the total length")
+    p.add_argument("--metrics-dir", metavar="DIR",
+                   help="write metrics.json, metrics.csv and curves.png (accuracies, "
+                        "discretization gap, gate utilization per evaluation) here")
     p.add_argument("--device", default="auto",
                    help="torch device: auto (CUDA if available), cpu, cuda, cuda:N "
                         "(default: auto)")
@@ -134,6 +179,16 @@ def _check_args(args) -> list[int]:
          f"--threads must be at least 1, got {args.threads}"),
         (args.eval_every is None or args.eval_every >= 1,
          f"--eval-every must be at least 1, got {args.eval_every}"),
+        (2 <= args.arity <= 6, f"--arity must be in 2..6, got {args.arity}"),
+        (args.arity == 2 or args.parametrization == "iwp",
+         f"--arity {args.arity} needs --parametrization iwp (softmax16 gates have 2 inputs)"),
+        (args.init_strength is None or args.init_strength > 0,
+         f"--init-strength must be positive, got {args.init_strength}"),
+        (args.gumbel_tau > 0 and args.gumbel_tau < float("inf"),
+         f"--gumbel-tau must be positive, got {args.gumbel_tau}"),
+        (args.limit is None or args.limit >= 1, f"--limit must be at least 1, got {args.limit}"),
+        (args.checkpoint_every >= 1,
+         f"--checkpoint-every must be at least 1, got {args.checkpoint_every}"),
         (args.name is None or args.name.isidentifier(),
          f"--name must be an identifier (letters, digits, _), got {args.name!r}"),
     ]
@@ -171,58 +226,97 @@ def _default_threads() -> int:
 def _run(args) -> int:
     import torch
 
-    from lgn_compile.model_file import save_model
-
     from .data import ThermometerEncoder, load_dataset
-    from .export import model_to_dict
+    from .export import load_checkpoint, model_to_dict, net_from_config
     from .layers import LogicNet
-    from .trainer import resolve_device, train
+    from .trainer import distributed_setup, train, write_metrics
 
+    resumed = load_checkpoint(args.resume) if args.resume else None
+    if resumed is not None:
+        saved = resumed["training_state"]["args"]
+        for key in RESUMED_ARGS:  # a setting newer than the checkpoint keeps its default
+            setattr(args, key, saved.get(key, getattr(args, key)))
     sizes = _check_args(args)
     output = Path(args.output)
     check_output_writable(output)
-    device = resolve_device(args.device)
+    rank, _, device = distributed_setup(args.device)
     torch.set_num_threads(args.threads or _default_threads())
 
     start = time.perf_counter()
     data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
+    if args.limit:
+        data = data.subset(args.limit)
     if sizes[-1] % data.num_classes:
         raise LgnError(f"the last layer ({sizes[-1]} gates) must divide into "
                        f"{data.num_classes} equal class groups for {data.name}")
-    encoder = ThermometerEncoder(args.thresholds).fit(data.train_features)
+    encoder = ThermometerEncoder(args.thresholds, method=args.encoder).fit(data.train_features)
     train_bits, test_bits = encoder.encode(data.train_features), encoder.encode(data.test_features)
-    net = LogicNet(encoder.num_bits, sizes, data.num_classes, args.tau,
-                   parametrization=args.parametrization, seed=args.seed, init=args.init)
-    say = (lambda line: None) if args.quiet else print
+    if resumed is not None:
+        net = net_from_config(resumed["config"], resumed["state_dict"])
+    else:
+        try:
+            net = LogicNet(encoder.num_bits, sizes, data.num_classes, args.tau, seed=args.seed,
+                           parametrization=args.parametrization, arity=args.arity,
+                           connections=args.connections, init=args.init,
+                           init_strength=args.init_strength, activation=args.activation,
+                           sampling=args.sampling, gumbel_tau=args.gumbel_tau)
+        except ValueError as exc:
+            raise LgnError(str(exc)) from None
+    say = (lambda line: None) if args.quiet or rank else print
     say(f"lgn-train: {data.name}: {len(train_bits)} train / {len(test_bits)} test samples, "
         f"{data.num_features} features x {args.thresholds} thresholds = {encoder.num_bits} "
-        f"input bits; layers {','.join(map(str, sizes))} ({net.num_gates} gates), "
-        f"tau {args.tau:g}, device {device}")
+        f"input bits; layers {','.join(map(str, sizes))} ({net.num_gates} gates, "
+        f"{args.parametrization} arity {args.arity}, {args.sampling}), tau {args.tau:g}, "
+        f"device {device}")
+    settings = {key: getattr(args, key) for key in RESUMED_ARGS}
+
+    def meta(metrics: dict) -> dict:
+        return {"dataset": data.name, "seed": args.seed, "split_seed": args.seed,
+                "accuracy": {k: float(metrics[k]) for k in ACCURACY_KEYS if k in metrics},
+                "training": {**settings, "layers": sizes, "device": str(device),
+                             "epochs": int(metrics["epochs"]), "steps": int(metrics["steps"]),
+                             "seconds": round(time.perf_counter() - start, 3)},
+                "num_train": len(train_bits), "num_test": len(test_bits)}
+
+    def checkpoint(state: dict) -> None:
+        last = state["history"][-1] if state["history"] else {}
+        model = model_to_dict(net, encoder, meta({**last, "epochs": state["epoch"],
+                                                  "steps": state["step"]}), name=args.name)
+        model["training_state"] = {**state, "args": settings}
+        _save(args.checkpoint, model)
+
     metrics = train(net, train_bits, data.train_labels, test_bits, data.test_labels,
                     epochs=args.epochs, steps=args.steps, lr=args.lr,
                     batch_size=args.batch_size, seed=args.seed, device=device,
                     eval_every=args.eval_every, progress=not args.quiet,
-                    log=None if not args.quiet else (lambda line: None))
-    seconds = time.perf_counter() - start
-    accuracy = {k: float(metrics[k]) for k in
-                ("train_soft", "train_discrete", "test_soft", "test_discrete")}
-    meta = {
-        "dataset": data.name, "seed": args.seed, "split_seed": args.seed,
-        "accuracy": accuracy,
-        "training": {"layers": sizes, "tau": args.tau, "lr": args.lr,
-                     "epochs": int(metrics["epochs"]), "steps": int(metrics["steps"]),
-                     "batch_size": args.batch_size, "thresholds": args.thresholds,
-                     "init": args.init, "parametrization": args.parametrization,
-                     "device": str(device), "seconds": round(seconds, 3)},
-        "num_train": len(train_bits), "num_test": len(test_bits),
-    }
-    model = model_to_dict(net.cpu(), encoder, meta, name=args.name)
-    try:
-        save_model(output, model)
-    except OSError as exc:
-        raise LgnError(f"cannot write {output}: {exc.strerror or exc}") from None
+                    log=None if not args.quiet else (lambda line: None),
+                    checkpoint=checkpoint if args.checkpoint else None,
+                    checkpoint_every=args.checkpoint_every,
+                    resume=None if resumed is None else resumed["training_state"])
+    if rank:
+        return 0
+    info = meta(metrics)
+    _save(output, model_to_dict(net.cpu(), encoder, info, name=args.name))
+    if args.metrics_dir:
+        write_metrics(metrics["history"], args.metrics_dir)
+    accuracy = info["accuracy"]
     print(f"lgn-train: test accuracy {accuracy['test_discrete']:.2%} discrete, "
           f"{accuracy['test_soft']:.2%} soft (train {accuracy['train_discrete']:.2%} "
-          f"discrete); {net.num_gates} gates in {len(sizes)} layers; {seconds:.1f} s")
+          f"discrete); gap {metrics['gap']:.2%}, {metrics['utilization']:.1%} of "
+          f"{net.num_gates} gates used, {len(sizes)} layers; "
+          f"{info['training']['seconds']:.1f} s")
     print(f"lgn-train: wrote {output}")
     return 0
+
+
+ACCURACY_KEYS = ("train_soft", "train_discrete", "test_soft", "test_discrete", "gap",
+                 "utilization")
+
+
+def _save(path, model: dict) -> None:
+    from lgn_compile.model_file import save_model
+
+    try:
+        save_model(path, model)
+    except OSError as exc:
+        raise LgnError(f"cannot write {path}: {exc.strerror or exc}") from None

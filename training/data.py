@@ -1,6 +1,9 @@
 """Datasets and input encoders.
 
 A dataset is a fixed train/test split of raw features (float32 [N, F]) and labels (int64).
+Loaders: scikit-learn's bundled 8x8 digits (no files), MNIST and Fashion-MNIST from the
+standard IDX files (gzipped or not) and CIFAR-10 from its python batches, each from a
+directory the user gives; a missing or corrupt file is an LgnError naming it.
 A `ThermometerEncoder` turns raw features into input bits exactly as the model file's
 encoder does (`lgn_compile.model_file.Encoder.encode`, which it calls): bit `f*T + t` is
 set when raw feature f > threshold[f, t].
@@ -8,14 +11,24 @@ set when raw feature f > threshold[f, t].
 
 from __future__ import annotations
 
+import gzip
+import io
+import pickle
+import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import Encoder
 
-DATASETS = ("digits",)
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
+IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_TEST = ("test_batch",)
+ENCODER_METHODS = ("uniform", "quantile")
 
 
 @dataclass
@@ -32,6 +45,11 @@ class Dataset:
     @property
     def num_features(self) -> int:
         return self.train_features.shape[1]
+
+    def subset(self, limit: int) -> "Dataset":
+        """The first `limit` training and `limit` test samples (for quick runs)."""
+        return Dataset(self.name, self.train_features[:limit], self.train_labels[:limit],
+                       self.test_features[:limit], self.test_labels[:limit], self.num_classes)
 
 
 def load_digits_split(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
@@ -55,28 +73,134 @@ def load_digits_split(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
 def load_dataset(name: str, data_dir=None, seed: int = 0) -> Dataset:
     """Load dataset `name` with its train/test split for `seed`.
 
-    `data_dir` is where file-based datasets live; the bundled digits ignore it.
+    `data_dir` is where file-based datasets live (MNIST/Fashion-MNIST: the four IDX
+    files; CIFAR-10: `data_batch_1..5` and `test_batch`, or their `cifar-10-batches-py`
+    folder); the bundled digits ignore it. File datasets use their own fixed split.
     """
-    key = str(name).strip().lower()
+    key = str(name).strip().lower().replace("_", "-")
     if key == "digits":
         return load_digits_split(seed)
-    raise LgnError(f"unknown dataset {name!r} (available: {', '.join(DATASETS)})")
+    if key not in DATASETS:
+        raise LgnError(f"unknown dataset {name!r} (available: {', '.join(DATASETS)})")
+    if data_dir is None:
+        raise LgnError(f"dataset {key} is read from files: give their directory (--data-dir)")
+    directory = Path(data_dir)
+    if not directory.is_dir():
+        raise LgnError(f"data directory {directory} does not exist or is not a directory")
+    if key == "cifar10":
+        return load_cifar10(directory)
+    return load_idx_dataset(key, directory)
+
+
+def load_idx_dataset(name: str, directory: Path) -> Dataset:
+    """MNIST-layout IDX files (MNIST, Fashion-MNIST): 28x28 uint8 images, 10 classes."""
+    parts = {}
+    for split, (images_name, labels_name) in IDX_FILES.items():
+        images = read_idx(_find_file(directory, images_name, (".gz", "")))
+        labels = read_idx(_find_file(directory, labels_name, (".gz", "")))
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise LgnError(f"{directory}: {images_name} {images.shape} and {labels_name} "
+                           f"{labels.shape} are not matching images [N, H, W] and labels [N]")
+        if labels.size and labels.max() > 9:
+            raise LgnError(f"{directory}: {labels_name} has labels outside 0..9")
+        parts[split] = (images.reshape(len(images), -1).astype(np.float32),
+                        labels.astype(np.int64))
+    return Dataset(name, *parts["train"], *parts["test"], 10)
+
+
+def _find_file(directory: Path, stem: str, suffixes) -> Path:
+    for suffix in suffixes:
+        path = directory / (stem + suffix)
+        if path.is_file():
+            return path
+    raise LgnError(f"missing dataset file {directory / (stem + suffixes[0])} "
+                   f"(expected {' or '.join(stem + s for s in suffixes)} in {directory})")
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (optionally gzipped) of unsigned bytes as a numpy array."""
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise LgnError(f"cannot read {path}: corrupt or truncated ({exc})") from None
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
+        raise LgnError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim < 1 or len(raw) < header:
+        raise LgnError(f"{path}: corrupt IDX header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    if len(raw) - header != int(np.prod(shape)):
+        raise LgnError(f"{path}: truncated or corrupt IDX file (header says {shape}, "
+                       f"{len(raw) - header} data bytes)")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles only what CIFAR's python batches hold (dicts, lists, numpy arrays)."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def load_cifar10(directory: Path) -> Dataset:
+    """CIFAR-10 python batches: 32x32x3 uint8 images (channel-major, 3072 features)."""
+    if (directory / "cifar-10-batches-py").is_dir():
+        directory = directory / "cifar-10-batches-py"
+    parts = []
+    for names in (CIFAR10_TRAIN, CIFAR10_TEST):
+        batches = [_read_cifar_batch(_find_file(directory, name, ("",))) for name in names]
+        parts += [np.concatenate([b[0] for b in batches]).astype(np.float32),
+                  np.concatenate([b[1] for b in batches]).astype(np.int64)]
+    return Dataset("cifar10", *parts, 10)
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with open(path, "rb") as f:
+            batch = _ArrayUnpickler(io.BytesIO(f.read()), encoding="bytes").load()
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError,
+            IndexError, AttributeError) as exc:
+        raise LgnError(f"cannot read CIFAR-10 batch {path}: corrupt or not a python batch "
+                       f"({exc})") from None
+    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data) or (
+            labels.size and (labels.min() < 0 or labels.max() > 9)):
+        raise LgnError(f"{path}: not a CIFAR-10 batch (data {data.shape}, "
+                       f"{len(labels)} labels)")
+    return data, labels
 
 
 class ThermometerEncoder:
     """Thermometer code with `num_thresholds` thresholds per feature.
 
-    `fit(features)` places the thresholds uniformly inside the training data's global value
-    range [lo, hi]: threshold t = lo + (hi - lo) * (t + 1) / (T + 1), the same for every
-    feature (right for images, where all pixels share one scale). `thresholds` is float32
+    `fit(features)` places the thresholds, from the training data:
+    - "uniform": evenly inside the global value range [lo, hi]: threshold t =
+      lo + (hi - lo) * (t + 1) / (T + 1), the same for every feature (right for images,
+      where all pixels share one scale; T = 1 is a plain threshold at the mid-range);
+    - "quantile": per feature, at its (t + 1) / (T + 1) quantiles, so each bit splits the
+      training data evenly (right for features on different scales).
+    `thresholds` is float32
     [num_features, num_thresholds]; `encode` gives uint8 bits [N, F*T], bit f*T+t set when
     feature f > thresholds[f, t] (the model file's encoder, bit for bit).
     """
 
-    def __init__(self, num_thresholds: int, thresholds: np.ndarray | None = None):
+    def __init__(self, num_thresholds: int, thresholds: np.ndarray | None = None,
+                 method: str = "uniform"):
         if num_thresholds < 1:
             raise LgnError(f"number of thresholds must be at least 1, got {num_thresholds}")
-        self.num_thresholds = int(num_thresholds)
+        if method not in ENCODER_METHODS:
+            raise LgnError(f"unknown encoder method {method!r} "
+                           f"(choose from {', '.join(ENCODER_METHODS)})")
+        self.num_thresholds, self.method = int(num_thresholds), method
         self.thresholds = None
         if thresholds is not None:
             thresholds = np.asarray(thresholds, dtype=np.float32)
@@ -89,11 +213,14 @@ class ThermometerEncoder:
         features = np.asarray(features, dtype=np.float32)
         if features.ndim != 2 or len(features) == 0:
             raise LgnError(f"features must be a non-empty [N, F] array, got {features.shape}")
-        lo, hi = float(features.min()), float(features.max())
         steps = (np.arange(1, self.num_thresholds + 1, dtype=np.float64)
                  / (self.num_thresholds + 1))
-        row = (lo + (hi - lo) * steps).astype(np.float32)
-        self.thresholds = np.ascontiguousarray(np.tile(row, (features.shape[1], 1)))
+        if self.method == "quantile":
+            thresholds = np.quantile(features, steps, axis=0).T
+        else:
+            lo, hi = float(features.min()), float(features.max())
+            thresholds = np.tile(lo + (hi - lo) * steps, (features.shape[1], 1))
+        self.thresholds = np.ascontiguousarray(thresholds.astype(np.float32))
         return self
 
     @property
@@ -116,7 +243,7 @@ class ThermometerEncoder:
     def config(self) -> dict:
         """The model file's `config.encoder` entry."""
         return {"type": "thermometer", "num_features": self.num_features,
-                "num_thresholds": self.num_thresholds}
+                "num_thresholds": self.num_thresholds, "method": self.method}
 
     def _check_fitted(self) -> None:
         if self.thresholds is None:

@@ -48,9 +48,7 @@ def model_to_dict(net: LogicNet, encoder: ThermometerEncoder | None, meta: dict 
         ops, tabs = layer.discretize()
         operands.append(ops)
         tables.append(tabs)
-        layers.append({"type": "logic", "in_dim": layer.in_dim, "out_dim": layer.out_dim,
-                       "arity": layer.arity, "parametrization": layer.parametrization,
-                       "connections": layer.connections, "init": layer.init})
+        layers.append(layer.config())
     state_dict = {key: value.detach().cpu().clone() for key, value in net.state_dict().items()}
     if encoder is not None:
         state_dict["encoder.thresholds"] = torch.from_numpy(encoder.thresholds.copy())
@@ -85,9 +83,37 @@ def model_from_file(model: Model | str | os.PathLike) -> LogicNet:
     return net.eval()
 
 
+def load_checkpoint(path) -> dict:
+    """A checkpoint written by `lgn-train --checkpoint`: the raw dict (a valid model file,
+    checked by `load_model`, plus "training_state" for `train(resume=...)`)."""
+    load_model(path)  # validates the file, with clear errors
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    state = raw.get("training_state")
+    if not isinstance(state, dict) or "args" not in state:
+        raise LgnError(f"{path}: a model file but not a training checkpoint (no training "
+                       "state; write one with lgn-train --checkpoint)")
+    return raw
+
+
+def net_from_config(config: dict, state_dict: dict) -> LogicNet:
+    """The trainable LogicNet a model file (or checkpoint) was exported from: layers rebuilt
+    from `config["layers"]` (as written by `LogicLayer.config`), then `state_dict` loaded
+    (parameters and wiring), e.g. to resume training."""
+    layers, in_dim = [], config["num_inputs"]
+    for i, cfg in enumerate(config["layers"]):
+        options = {k: v for k, v in cfg.items() if k not in ("type", "in_dim", "out_dim")}
+        layers.append(LogicLayer(in_dim, cfg["out_dim"], seed=i, **options))
+        in_dim = cfg["out_dim"]
+    net = LogicNet.from_layers(config["num_inputs"], layers, config["num_classes"],
+                               float(config.get("tau", 1.0)))
+    net.load_state_dict({k: v for k, v in state_dict.items() if not k.startswith("encoder.")})
+    return net
+
+
 def encoder_from_file(model: Model) -> ThermometerEncoder | None:
     """The model's thermometer encoder as a ThermometerEncoder (None if it has none)."""
     if model.encoder is None:
         return None
     thresholds = model.encoder.thresholds
-    return ThermometerEncoder(thresholds.shape[1], thresholds)
+    method = model.config["encoder"].get("method", "uniform")
+    return ThermometerEncoder(thresholds.shape[1], thresholds, method=method)

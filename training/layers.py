@@ -1,60 +1,32 @@
-"""Differentiable logic gate layers (difflogic's relaxation), GroupSum and the whole net.
+"""Differentiable logic gate layers, GroupSum and the whole net.
 
-A `LogicLayer` neuron reads two earlier outputs `(a, b)` (operand 0 and operand 1 of the
-wiring buffer `indices`) and, while training, computes a softmax-weighted mix of the 16
-real-valued two-input gates. Every such gate is multilinear, `c0 + c1*a + c2*b + c3*a*b`,
-so the mix is too: the layer computes `softmax(logits) @ COEF` (16x4) once per step and
-then one fused multiply-add per neuron, instead of evaluating 16 gates.
+A `LogicLayer` neuron reads `arity` earlier outputs (wiring buffer `indices`, int64
+[arity, out]). Its parametrization (`parametrizations.py`) turns its raw parameters
+`logits` into truth-table weights w [out, 2**arity]; while training the neuron computes
+the multilinear interpolation of w at its real-valued operands (exactly difflogic's
+softmax-mixed gate for softmax16, the Light DLGN neuron for iwp). With Gumbel sampling
+w is a hard straight-through sample, one per neuron per forward pass (so per training
+step), shared by the whole batch.
 
-In eval mode (`module.eval()`) a layer computes its discretized gate exactly: the argmax
-op's truth table looked up at the 0/1 inputs. `discretize()` returns that network in the
-model-file encoding (DESIGN.md): operands [out, arity], truth tables [out, 2**arity] whose
-entry j is the output for the assignment j = x0 + 2*x1 + ...
-
-Parametrizations:
-- "softmax16" (arity 2): 16 logits per neuron in difflogic's op order.
-- "iwp" (input-wise, any arity 1..6): one logit per input assignment; the relaxed gate is
-  the multilinear interpolation of sigmoid(logits), the discrete table is logits > 0.
+In eval mode (`module.eval()`) a layer computes its discretized gate exactly: the gate's
+truth table looked up at the 0/1 inputs, never a sample. `discretize()` returns that
+network in the model-file encoding (DESIGN.md): operands [out, arity], truth tables
+[out, 2**arity] whose entry j is the output for the assignment j = x0 + 2*x1 + ...
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 from torch import nn
 
-from lgn_compile.gates import MAX_ARITY, difflogic_op_to_table
+from . import parametrizations
+from .parametrizations import INITS, IWP_ACTIVATIONS, PARAMETRIZATIONS, SAMPLINGS
 
-PARAMETRIZATIONS = ("softmax16", "iwp")
-CONNECTIONS = ("random",)
-INITS = ("residual", "uniform")
-RESIDUAL_OP = 3  # difflogic op "A": the gate that passes operand 0 through
-DEFAULT_RESIDUAL_LOGIT = 5.0
-
-
-def _op_tables() -> torch.Tensor:
-    """uint8 [16, 4]: row o is difflogic op o's truth table, entry j = f at assignment j."""
-    rows = []
-    for op in range(16):
-        table = difflogic_op_to_table(op)
-        rows.append([(table >> j) & 1 for j in range(4)])
-    return torch.tensor(rows, dtype=torch.uint8)
-
-
-OP_TABLES = _op_tables()
-
-
-def _op_coefficients() -> torch.Tensor:
-    """float32 [16, 4]: op o computes COEF[o,0] + COEF[o,1]*a + COEF[o,2]*b + COEF[o,3]*a*b."""
-    t = OP_TABLES.to(torch.float32)
-    f00, f10, f01, f11 = t[:, 0], t[:, 1], t[:, 2], t[:, 3]
-    return torch.stack([f00, f10 - f00, f01 - f00, f11 - f10 - f01 + f00], dim=1)
-
-
-OP_COEF = _op_coefficients()
-# table (as int, our encoding) -> difflogic op id, derived from the one conversion in gates.py
-TABLE_TO_OP = torch.tensor([[difflogic_op_to_table(op) for op in range(16)].index(t)
-                            for t in range(16)], dtype=torch.int64)
+CONNECTIONS = ("random", "unique")
+_UNIQUE_REPAIR_ROUNDS = 10_000
 
 
 def random_connections(in_dim: int, out_dim: int, arity: int, seed: int) -> torch.Tensor:
@@ -69,14 +41,74 @@ def random_connections(in_dim: int, out_dim: int, arity: int, seed: int) -> torc
     return slots.reshape(arity, out_dim).contiguous()
 
 
+def unique_connections(in_dim: int, out_dim: int, arity: int, seed: int) -> torch.Tensor:
+    """int64 [arity, out_dim] wiring in which every input is used (each about equally
+    often), no neuron reads one input twice, and no two neurons read the same set of
+    inputs (when distinct sets are plentiful, C(in_dim, arity) >= 2 * out_dim; in tighter
+    cases only the first two hold).
+
+    Starts from a random balanced cover and swaps operands between neurons until those
+    hold; swaps keep every input's use count, so the cover survives.
+    """
+    if arity * out_dim < in_dim:
+        raise ValueError(f"unique connections need arity*out_dim >= in_dim to use every "
+                         f"input, got {arity}*{out_dim} < {in_dim}")
+    if in_dim < arity:
+        raise ValueError(f"unique connections need at least {arity} inputs, got {in_dim}")
+    distinct_sets = math.comb(in_dim, arity) >= 2 * out_dim
+    gen = torch.Generator().manual_seed(seed)
+    grid = (torch.randperm(arity * out_dim, generator=gen) % in_dim)
+    grid = torch.randperm(in_dim, generator=gen)[grid].reshape(out_dim, arity)
+    for _ in range(_UNIQUE_REPAIR_ROUNDS):
+        bad = _non_unique_rows(grid, distinct_sets)
+        if not len(bad):
+            return grid.t().contiguous()
+        partners = torch.randint(0, out_dim, (len(bad),), generator=gen)
+        cols = torch.randint(0, arity, (2, len(bad)), generator=gen)
+        for row, partner, mine, theirs in zip(bad.tolist(), partners.tolist(), *cols.tolist()):
+            grid[row, mine], grid[partner, theirs] = grid[partner, theirs].item(), grid[row, mine].item()
+    raise ValueError(f"could not find unique connections for {in_dim} -> {out_dim} "
+                     f"(arity {arity})")
+
+
+def _non_unique_rows(grid: torch.Tensor, distinct_sets: bool) -> torch.Tensor:
+    """Rows that repeat an operand, or (if `distinct_sets`) repeat an earlier row's set."""
+    ordered = grid.sort(dim=1).values
+    bad = (ordered[:, 1:] == ordered[:, :-1]).any(dim=1)
+    if distinct_sets:
+        _, inverse = torch.unique(ordered, dim=0, return_inverse=True)
+        first = torch.full((int(inverse.max()) + 1,), len(grid), dtype=torch.int64)
+        first.scatter_reduce_(0, inverse, torch.arange(len(grid)), reduce="amin")
+        bad |= first[inverse] != torch.arange(len(grid))
+    return bad.nonzero().flatten()
+
+
+def make_connections(kind: str, in_dim: int, out_dim: int, arity: int, seed: int):
+    if kind == "random":
+        return random_connections(in_dim, out_dim, arity, seed)
+    if kind == "unique":
+        return unique_connections(in_dim, out_dim, arity, seed)
+    raise ValueError(f"unknown connections {kind!r} (choose from {', '.join(CONNECTIONS)})")
+
+
 def _multilinear(weights: torch.Tensor, operands: list[torch.Tensor]) -> torch.Tensor:
     """Multilinear interpolation: weights [out, 2**k] (entry j at assignment j), operands
-    k tensors [N, out] in [0, 1] -> [N, out]. Exact for 0/1 operands."""
-    w = weights.unsqueeze(0)  # [1, out, 2**k]
-    for x in operands:  # x0 is the least significant bit of j: pair entries (2m, 2m+1)
-        low, high = w[..., 0::2], w[..., 1::2]
-        w = low + x.unsqueeze(-1) * (high - low)
-    return w.squeeze(-1)
+    k tensors [N, out] in [0, 1] -> [N, out]. Exact for 0/1 operands.
+
+    The weights become monomial coefficients once per call (Moebius transform, per neuron),
+    then the polynomial is evaluated with 2**k - 1 fused multiply-adds on [N, out]
+    tensors (x0 is the least significant bit of j: pair terms (2m, 2m+1)).
+    """
+    out, width = weights.shape
+    coef = weights
+    for i in range(len(operands)):  # entry j with bit i set: subtract entry j ^ (1 << i)
+        pairs = coef.reshape(out, width >> (i + 1), 2, 1 << i)
+        coef = torch.stack([pairs[:, :, 0], pairs[:, :, 1] - pairs[:, :, 0]], 2).reshape(out,
+                                                                                       width)
+    terms = list(coef.unbind(-1))
+    for x in operands:
+        terms = [torch.addcmul(terms[m], x, terms[m + 1]) for m in range(0, len(terms), 2)]
+    return terms[0].expand(operands[0].shape) if terms[0].dim() == 1 else terms[0]
 
 
 class LogicLayer(nn.Module):
@@ -85,65 +117,75 @@ class LogicLayer(nn.Module):
     Args:
         in_dim, out_dim: input and output widths.
         parametrization: "softmax16" (difflogic's 16 gates, arity 2) or "iwp" (input-wise:
-            one logit per input assignment, any arity).
-        connections: "random" (seeded, every input used when arity*out_dim >= in_dim).
-        seed: seed of the wiring (and of the uniform init's small noise).
-        init: "residual" puts a large logit on the pass-through gate A (operand 0), which
-            makes deep nets start as near-identity and train much faster; "uniform" gives
-            every gate about equal weight (difflogic's original init).
+            one weight per input assignment, arity 1..6).
+        connections: "random" (seeded cover, every input used when arity*out_dim >= in_dim)
+            or "unique" (every input used, distinct operands, distinct operand sets).
+        seed: seed of the wiring and of the init's noise.
+        init: "residual" starts every gate near the pass-through of operand 0 (deep nets
+            start as near-identity and train much faster); "uniform" gives every gate
+            about equal weight (difflogic's original init).
         arity: operands per gate; must be 2 for softmax16.
-        residual_logit: the logit of gate A (softmax16) under residual init.
+        init_strength: how strongly residual init favours pass-through: the logit of gate A
+            (softmax16, default 5) or the mean |theta| of IWP entries (default 1 for sin,
+            3 for sigmoid).
+        activation: IWP weight of angle theta: "sin" (0.5 + 0.5 sin theta) or "sigmoid".
+        sampling: "soft" (relaxed gates) or "gumbel" (hard Gumbel sample, straight-through
+            gradient; one sample per neuron per forward, shared by the batch).
+        gumbel_tau: temperature of the Gumbel relaxation (smaller is closer to hard).
     """
 
     def __init__(self, in_dim: int, out_dim: int, parametrization: str = "softmax16",
                  connections: str = "random", seed: int = 0, init: str = "residual",
-                 arity: int = 2, residual_logit: float = DEFAULT_RESIDUAL_LOGIT):
+                 arity: int = 2, init_strength: float | None = None,
+                 activation: str = "sin", sampling: str = "soft", gumbel_tau: float = 1.0):
         super().__init__()
-        if parametrization not in PARAMETRIZATIONS:
-            raise ValueError(f"unknown parametrization {parametrization!r} "
-                             f"(choose from {', '.join(PARAMETRIZATIONS)})")
+        self.param = parametrizations.make(parametrization, activation)
+        self.param.check_arity(arity)
         if connections not in CONNECTIONS:
             raise ValueError(f"unknown connections {connections!r} "
                              f"(choose from {', '.join(CONNECTIONS)})")
         if init not in INITS:
             raise ValueError(f"unknown init {init!r} (choose from {', '.join(INITS)})")
-        if not 1 <= arity <= MAX_ARITY or (parametrization == "softmax16" and arity != 2):
-            raise ValueError(f"arity {arity} is not supported by {parametrization}")
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"unknown sampling {sampling!r} (choose from {', '.join(SAMPLINGS)})")
+        if not gumbel_tau > 0:
+            raise ValueError(f"gumbel_tau must be positive, got {gumbel_tau}")
         if in_dim < 1 or out_dim < 1:
             raise ValueError(f"layer dimensions must be positive, got {in_dim} -> {out_dim}")
         self.in_dim, self.out_dim, self.arity = in_dim, out_dim, arity
         self.parametrization, self.connections = parametrization, connections
-        self.seed, self.init, self.residual_logit = seed, init, residual_logit
-        width = 16 if parametrization == "softmax16" else 1 << arity
-        self.logits = nn.Parameter(torch.empty(out_dim, width))
+        self.activation = activation if parametrization == "iwp" else None
+        self.seed, self.init = seed, init
+        self.init_strength = float(self.param.default_strength if init_strength is None
+                                   else init_strength)
+        self.sampling, self.gumbel_tau = sampling, float(gumbel_tau)
+        self.logits = nn.Parameter(torch.empty(out_dim, self.param.num_params(arity)))
         self.register_buffer("indices", torch.zeros(arity, out_dim, dtype=torch.int64))
-        self.register_buffer("op_coef", OP_COEF.clone(), persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Fresh wiring from `seed` and fresh logits from `init` (deterministic)."""
+        """Fresh wiring and parameters from `seed` and `init` (deterministic)."""
         with torch.no_grad():
-            self.indices.copy_(random_connections(self.in_dim, self.out_dim, self.arity,
-                                                  self.seed))
+            self.indices.copy_(make_connections(self.connections, self.in_dim, self.out_dim,
+                                                self.arity, self.seed))
             gen = torch.Generator().manual_seed(self.seed + 1_000_003)
-            noise = torch.randn(self.logits.shape, generator=gen)
-            if self.parametrization == "softmax16":
-                if self.init == "residual":
-                    self.logits.zero_()
-                    self.logits[:, RESIDUAL_OP] = self.residual_logit
-                else:
-                    self.logits.copy_(noise)
-            else:
-                if self.init == "residual":  # table of x0: entry j is bit 0 of j
-                    ident = torch.tensor([(j & 1) * 2.0 - 1.0 for j in range(1 << self.arity)])
-                    self.logits.copy_(ident.expand_as(self.logits) * self.residual_logit / 2)
-                else:
-                    self.logits.copy_(noise * 0.1)
+            theta = torch.empty(self.logits.shape)
+            self.param.reset(theta, self.arity, self.init, self.init_strength, gen)
+            self.logits.copy_(theta)
+
+    def config(self) -> dict:
+        """Plain-typed settings that rebuild this layer (the model file's layer entry)."""
+        cfg = {"type": "logic", "in_dim": self.in_dim, "out_dim": self.out_dim,
+               "arity": self.arity, "parametrization": self.parametrization,
+               "connections": self.connections, "init": self.init,
+               "init_strength": self.init_strength, "sampling": self.sampling,
+               "gumbel_tau": self.gumbel_tau}
+        if self.activation is not None:
+            cfg["activation"] = self.activation
+        return cfg
 
     def extra_repr(self) -> str:
-        return (f"in_dim={self.in_dim}, out_dim={self.out_dim}, arity={self.arity}, "
-                f"parametrization={self.parametrization!r}, connections={self.connections!r}, "
-                f"seed={self.seed}, init={self.init!r}")
+        return ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
 
     # forward ------------------------------------------------------------------------------
     def _operands(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -152,17 +194,23 @@ class LogicLayer(nn.Module):
         return [x.index_select(-1, self.indices[i]) for i in range(self.arity)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [N, in_dim] -> [N, out_dim]. Training: relaxed gates on values in [0, 1].
-        Eval mode: the discrete gates on bits (an input > 0.5 counts as 1)."""
+        """x [N, in_dim] -> [N, out_dim]. Training: relaxed (or Gumbel-sampled) gates on
+        values in [0, 1]. Eval mode: the discrete gates on bits (> 0.5 counts as 1)."""
         if not self.training:
             return self.forward_discrete(x).to(x.dtype if x.dtype.is_floating_point
                                                else torch.float32)
-        ops = self._operands(x)
-        if self.parametrization == "softmax16":
-            coef = torch.softmax(self.logits, dim=-1) @ self.op_coef.to(self.logits.dtype)
-            a, b = ops
-            return coef[:, 0] + coef[:, 1] * a + (coef[:, 2] + coef[:, 3] * a) * b
-        return _multilinear(torch.sigmoid(self.logits), ops)
+        return self.forward_relaxed(x, sample=self.sampling == "gumbel")
+
+    def forward_relaxed(self, x: torch.Tensor, sample: bool = False) -> torch.Tensor:
+        """The relaxed gates: expected truth tables, or (sample=True) one hard Gumbel
+        sample per neuron with a straight-through gradient."""
+        weights = (self.param.sample(self.logits, self.gumbel_tau) if sample
+                   else self.truth_table_weights())
+        return _multilinear(weights, self._operands(x))
+
+    def truth_table_weights(self) -> torch.Tensor:
+        """float [out, 2**arity]: each neuron's relaxed truth table w (entry j in [0, 1])."""
+        return self.param.weights(self.logits)
 
     def forward_discrete(self, x: torch.Tensor) -> torch.Tensor:
         """Bits [N, in_dim] (any dtype; > 0.5 is 1) -> uint8 bits [N, out_dim], exactly the
@@ -180,9 +228,7 @@ class LogicLayer(nn.Module):
     def discrete_tables(self) -> torch.Tensor:
         """uint8 [out, 2**arity]: each gate's truth table (entry j = output at assignment j)."""
         with torch.no_grad():
-            if self.parametrization == "softmax16":
-                return OP_TABLES.to(self.logits.device)[self.logits.argmax(dim=-1)]
-            return (self.logits > 0).to(torch.uint8)
+            return self.param.tables(self.logits)
 
     def discretize(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(operands int64 [out, arity], tables uint8 [out, 2**arity]) on the CPU, in the
@@ -192,7 +238,8 @@ class LogicLayer(nn.Module):
 
     def set_tables(self, tables, operands=None, confidence: float = 10.0) -> None:
         """Make this layer's discrete gates exactly `tables` (uint8 [out, 2**arity]) and,
-        when given, its wiring `operands` (int [out, arity])."""
+        when given, its wiring `operands` (int [out, arity]). `confidence` is the winning
+        logit (softmax16) or |theta| (sigmoid IWP); sin IWP uses theta = +-pi/2."""
         tables = torch.as_tensor(np.asarray(tables), dtype=torch.int64)
         if tuple(tables.shape) != (self.out_dim, 1 << self.arity):
             raise ValueError(f"tables must be [{self.out_dim}, {1 << self.arity}], got "
@@ -206,13 +253,14 @@ class LogicLayer(nn.Module):
                 if operands.numel() and (operands.min() < 0 or operands.max() >= self.in_dim):
                     raise ValueError(f"operand out of range [0, {self.in_dim})")
                 self.indices.copy_(operands.t())
-            if self.parametrization == "softmax16":
-                ints = (tables << torch.arange(4)).sum(dim=1)
-                self.logits.zero_()
-                self.logits.scatter_(1, TABLE_TO_OP[ints].unsqueeze(1).to(self.logits.device),
-                                     confidence)
-            else:
-                self.logits.copy_((tables.to(self.logits.dtype) * 2 - 1) * confidence)
+            self.logits.copy_(self.param.params_for_tables(tables, confidence))
+
+    def set_truth_table_weights(self, weights) -> None:
+        """IWP only: set theta so that `truth_table_weights()` equals `weights` [out, 2**k]."""
+        if self.parametrization != "iwp":
+            raise ValueError("only IWP layers store one weight per truth-table entry")
+        with torch.no_grad():
+            self.logits.copy_(self.param.params_for_weights(torch.as_tensor(weights)))
 
 
 class GroupSum(nn.Module):
@@ -238,23 +286,21 @@ class GroupSum(nn.Module):
 class LogicNet(nn.Module):
     """Logic layers of widths `layer_sizes` over `num_inputs` bits, then GroupSum.
 
-    Layer i is wired and initialized with seed `seed * 1000 + i`. `forward(bits)` gives
-    class scores (relaxed in train mode, popcount/tau of the discrete gates in eval mode);
-    `discrete_scores(bits)` gives the integer popcounts of the discretized network.
+    Layer i is wired and initialized with seed `seed * 1000 + i`; the keyword options are
+    `LogicLayer`'s, the same for every layer (use `from_layers` to mix parametrizations
+    or arities). `forward(bits)` gives class scores (relaxed in train mode, popcount/tau of
+    the discrete gates in eval mode); `discrete_scores(bits)` gives the integer popcounts
+    of the discretized network.
     """
 
     def __init__(self, num_inputs: int, layer_sizes, num_classes: int, tau: float = 1.0,
-                 parametrization: str = "softmax16", connections: str = "random",
-                 seed: int = 0, init: str = "residual", arity: int = 2,
-                 residual_logit: float = DEFAULT_RESIDUAL_LOGIT):
+                 seed: int = 0, **layer_options):
         super().__init__()
         layer_sizes = [int(s) for s in layer_sizes]
         if not layer_sizes:
             raise ValueError("a LogicNet needs at least one layer")
         dims = [num_inputs] + layer_sizes
-        layers = [LogicLayer(dims[i], dims[i + 1], parametrization, connections,
-                             seed=seed * 1000 + i, init=init, arity=arity,
-                             residual_logit=residual_logit)
+        layers = [LogicLayer(dims[i], dims[i + 1], seed=seed * 1000 + i, **layer_options)
                   for i in range(len(layer_sizes))]
         self._setup(num_inputs, layers, num_classes, tau)
 
@@ -300,6 +346,31 @@ class LogicNet(nn.Module):
             x = layer(x)
         return self.group_sum(x)
 
+    def forward_relaxed(self, bits: torch.Tensor, sample: bool = False) -> torch.Tensor:
+        """Relaxed class scores whatever the mode: expected gates, or Gumbel samples."""
+        x = bits if bits.dtype.is_floating_point else bits.to(torch.float32)
+        for layer in self.layers:
+            x = layer.forward_relaxed(x, sample=sample)
+        return self.group_sum(x)
+
+    @torch.no_grad()
+    def gate_utilization(self) -> float:
+        """Share of gates that are not constant and reach an output through operands that
+        matter (a gate ignoring an operand does not make it used)."""
+        layers = self.discretize()
+        live = torch.ones(layers[-1][1].shape[0], dtype=torch.bool)
+        used = 0
+        for i in range(len(layers) - 1, -1, -1):
+            operands, tables = layers[i]
+            matters = _operand_matters(tables)  # [out, arity]
+            live &= matters.any(dim=1)  # constant gates reach nothing
+            used += int(live.sum())
+            if i:
+                reads = operands[live][matters[live]]
+                live = torch.zeros(layers[i - 1][1].shape[0], dtype=torch.bool)
+                live[reads] = True
+        return used / self.num_gates
+
     @torch.no_grad()
     def discrete_outputs(self, bits) -> torch.Tensor:
         """uint8 [N, last layer width]: the output bits of the discretized network."""
@@ -326,6 +397,14 @@ class LogicNet(nn.Module):
         return self.layers[0].indices.device
 
 
+def _operand_matters(tables: torch.Tensor) -> torch.Tensor:
+    """bool [out, arity]: whether flipping operand i can change the gate's output."""
+    arity = tables.shape[1].bit_length() - 1
+    entries = torch.arange(tables.shape[1])
+    return torch.stack([(tables != tables[:, entries ^ (1 << i)]).any(dim=1)
+                        for i in range(arity)], dim=1)
+
+
 def _as_tensor(bits, device) -> torch.Tensor:
     if isinstance(bits, torch.Tensor):
         return bits.to(device)
@@ -335,5 +414,5 @@ def _as_tensor(bits, device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).to(device)
 
 
-__all__ = ["LogicLayer", "GroupSum", "LogicNet", "OP_TABLES", "OP_COEF", "random_connections",
-           "PARAMETRIZATIONS", "CONNECTIONS", "INITS"]
+__all__ = ["LogicLayer", "GroupSum", "LogicNet", "random_connections", "unique_connections",
+           "PARAMETRIZATIONS", "CONNECTIONS", "INITS", "IWP_ACTIVATIONS", "SAMPLINGS"]

@@ -1,9 +1,15 @@
-"""Training loop: Adam on cross-entropy of the relaxed net, with soft and discrete evaluation."""
+"""Training loop: Adam on cross-entropy of the relaxed (or Gumbel-sampled) net; evaluation of
+soft and discrete accuracy, discretization gap and gate utilization; checkpoint + resume;
+DistributedDataParallel under torchrun; metrics as JSON, CSV and a PNG of the curves."""
 
 from __future__ import annotations
 
+import csv
+import json
 import math
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,14 +40,11 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 @torch.no_grad()
 def soft_accuracy(net: LogicNet, bits: torch.Tensor, labels: torch.Tensor,
                   batch_size: int = 4096) -> float:
-    """Accuracy of the relaxed (train-mode) forward."""
-    was_training = net.training
-    net.train()
+    """Accuracy of the relaxed forward (expected gates, no Gumbel sampling)."""
     correct = 0
     for start in range(0, len(bits), batch_size):
-        scores = net(bits[start:start + batch_size].float())
+        scores = net.forward_relaxed(bits[start:start + batch_size].float())
         correct += (scores.argmax(-1) == labels[start:start + batch_size]).sum().item()
-    net.train(was_training)
     return correct / max(len(bits), 1)
 
 
@@ -56,32 +59,65 @@ def discrete_accuracy(net: LogicNet, bits: torch.Tensor, labels: torch.Tensor,
     return correct / max(len(bits), 1)
 
 
+def distributed_setup(device) -> tuple[int, int, torch.device]:
+    """(rank, world size, device) of this process. Under `torchrun` (WORLD_SIZE > 1) this
+    joins the process group: NCCL with one GPU per process (cuda:LOCAL_RANK) when CUDA is
+    used, gloo on the CPU."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = resolve_device(device)
+    if world <= 1:
+        return 0, 1, device
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return dist.get_rank(), dist.get_world_size(), device
+
+
 def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=None, *,
           epochs: int = 100, steps: int | None = None, lr: float = 0.05,
           batch_size: int = 128, seed: int = 0, device="auto", eval_every: int | None = None,
-          progress: bool = True, log=None) -> dict:
-    """Train `net` with Adam on softmax cross-entropy of its relaxed scores.
+          progress: bool = True, log=None, checkpoint=None, checkpoint_every: int = 1,
+          resume: dict | None = None, train_eval_limit: int = 10_000) -> dict:
+    """Train `net` with Adam on softmax cross-entropy of its relaxed (or Gumbel) scores.
 
     Args:
         train_bits, test_bits: 0/1 inputs [N, num_inputs] (numpy or torch).
         train_labels, test_labels: int class labels [N].
         epochs: passes over the training set (ignored when `steps` is given).
         steps: total optimizer steps instead of epochs.
-        lr, batch_size: Adam learning rate, minibatch size.
-        seed: seeds the minibatch order; with the net's own seeded init, a run on the CPU is
-            reproducible bit for bit (for a fixed number of torch threads).
+        lr, batch_size: Adam learning rate, global minibatch size.
+        seed: seeds the minibatch order and the Gumbel noise; with the net's own seeded
+            init, a run on the CPU is reproducible bit for bit (for a fixed thread count).
         device: "auto" (CUDA if available), "cpu", "cuda", ...
-        eval_every: evaluate (soft + discrete accuracy) every this many epochs
-            (default: about 5 times per run, and always at the end).
+        eval_every: evaluate every this many epochs (default: about 5 times per run, and
+            always at the end): soft and discrete accuracy, the discretization gap (soft -
+            discrete, on the test set when given) and gate utilization.
         progress: show a tqdm progress bar on stderr.
         log: function printing one line (default: tqdm.write, so it does not break the bar).
+        checkpoint: called as `checkpoint(state)` every `checkpoint_every` epochs and at the
+            end (on rank 0) with the training state (plain types and tensors) that
+            `resume` accepts; the net's own parameters are not in it.
+        resume: a state from `checkpoint`: continue that run (the net must hold the
+            parameters saved with it).
+        train_eval_limit: training accuracies are measured on at most this many (the
+            first) training samples, which keeps evaluation cheap on big datasets.
+
+    Under `torchrun` (see `distributed_setup`) every process takes its share of each
+    global minibatch and DistributedDataParallel averages the gradients; all processes draw
+    the same Gumbel samples (same seed), and only rank 0 logs and checkpoints.
 
     Returns a metrics dict: train_soft, train_discrete, test_soft, test_discrete (floats in
-    [0, 1], test ones only with test data), epochs, steps, seconds, device, history (a list
-    of per-evaluation dicts).
+    [0, 1], test ones only with test data), gap, utilization, epochs, steps, seconds,
+    device, history (a list of per-evaluation dicts).
     """
-    device = resolve_device(device)
+    rank, world, device = distributed_setup(device)
     log = log or (lambda line: tqdm.write(line))
+    if rank:
+        log, progress = (lambda line: None), False
     x_train = _to_tensor(train_bits, torch.float32, device)
     y_train = _to_tensor(train_labels, torch.int64, device)
     has_test = test_bits is not None and test_labels is not None
@@ -103,35 +139,61 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
 
     net.to(device)
     net.train()
+    model = net
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda"
+                                        else None)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
-    gen = torch.Generator().manual_seed(seed)
-    history = []
+    order_gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # the Gumbel noise: the same on every process
+    step, epoch, running_loss, history, spent = 0, 0, float("nan"), [], 0.0
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+        order_gen.set_state(resume["order_rng"])
+        torch.set_rng_state(resume["torch_rng"])
+        step, epoch = int(resume["step"]), int(resume["epoch"])
+        running_loss, spent = float(resume["loss"]), float(resume["seconds"])
+        history = [dict(row) for row in resume["history"]]
+    start = time.perf_counter() - spent
 
-    def evaluate(epoch: int) -> dict:
-        row = {"epoch": epoch, "train_soft": soft_accuracy(net, x_train, y_train),
-               "train_discrete": discrete_accuracy(net, x_train, y_train)}
+    def evaluate() -> dict:
+        net.eval()
+        x, y = x_train[:train_eval_limit], y_train[:train_eval_limit]
+        row = {"epoch": epoch, "step": step, "loss": running_loss,
+               "train_soft": soft_accuracy(net, x, y), "train_discrete": discrete_accuracy(net, x, y)}
         if has_test:
             row["test_soft"] = soft_accuracy(net, x_test, y_test)
             row["test_discrete"] = discrete_accuracy(net, x_test, y_test)
+        split = "test" if has_test else "train"
+        row["gap"] = row[f"{split}_soft"] - row[f"{split}_discrete"]
+        row["utilization"] = net.gate_utilization()
+        row["seconds"] = time.perf_counter() - start
+        net.train()
         history.append(row)
-        shown = "  ".join(f"{k} {v:6.2%}" for k, v in row.items() if k != "epoch")
+        shown = "  ".join(f"{k} {row[k]:6.2%}" for k in METRIC_KEYS if k in row)
         log(f"epoch {epoch:4d}  loss {running_loss:.4f}  {shown}")
         return row
 
-    start = time.perf_counter()
-    step, epoch, running_loss = 0, 0, float("nan")
-    bar = tqdm(total=total_steps, desc="training", unit="step",
+    def state() -> dict:
+        return {"optimizer": optimizer.state_dict(), "order_rng": order_gen.get_state(),
+                "torch_rng": torch.get_rng_state(), "step": step, "epoch": epoch,
+                "loss": running_loss, "seconds": time.perf_counter() - start,
+                "history": [dict(row) for row in history]}
+
+    bar = tqdm(total=total_steps, initial=min(step, total_steps), desc="training", unit="step",
                disable=None if progress else True,  # None: no bar when stderr is not a TTY
                dynamic_ncols=True, leave=False)
     try:
         while step < total_steps:
-            order = torch.randperm(n, generator=gen).to(device)
+            order = torch.randperm(n, generator=order_gen).to(device)
             for i in range(0, n, batch_size):
                 if step >= total_steps:
                     break
-                batch = order[i:i + batch_size]
-                loss = loss_fn(net(x_train[batch]), y_train[batch])
+                batch = order[i:i + batch_size][rank::world]
+                loss = loss_fn(model(x_train[batch]), y_train[batch])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -144,15 +206,55 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
                     bar.set_postfix(loss=f"{running_loss:.3f}", epoch=epoch + 1)
             epoch += 1
             if epoch % eval_every == 0 and step < total_steps:
-                evaluate(epoch)
+                evaluate()
+            if checkpoint is not None and not rank and epoch % checkpoint_every == 0:
+                checkpoint(state())
     finally:
         bar.close()
-    final = evaluate(epoch)
-    net.train()
-    metrics = {k: v for k, v in final.items() if k != "epoch"}
+    final = evaluate()
+    if checkpoint is not None and not rank:
+        checkpoint(state())
+    metrics = {k: v for k, v in final.items() if k not in ("epoch", "step", "loss")}
     metrics.update(epochs=epoch, steps=step, seconds=time.perf_counter() - start,
                    device=str(device), history=history)
     return metrics
+
+
+METRIC_KEYS = ("train_soft", "train_discrete", "test_soft", "test_discrete", "gap",
+               "utilization")
+
+
+def write_metrics(history: list[dict], directory) -> list[Path]:
+    """metrics.json, metrics.csv (one row per evaluation) and curves.png (accuracies, gap
+    and utilization against epochs) in `directory`; returns the paths written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / name for name in ("metrics.json", "metrics.csv", "curves.png")]
+    paths[0].write_text(json.dumps(history, indent=1) + "\n")
+    columns = list(dict.fromkeys(key for row in history for key in row))
+    with open(paths[1], "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    epochs = [row["epoch"] for row in history]
+    for key in METRIC_KEYS:
+        if any(key in row for row in history):
+            acc_ax.plot(epochs, [row.get(key, float("nan")) for row in history], marker=".",
+                        label=key)
+    acc_ax.set(xlabel="epoch", ylabel="share", title="accuracy, gap, gate utilization")
+    acc_ax.legend(fontsize="small")
+    loss_ax.plot(epochs, [row["loss"] for row in history], marker=".")
+    loss_ax.set(xlabel="epoch", ylabel="training loss (running mean)", title="loss")
+    fig.tight_layout()
+    fig.savefig(paths[2], dpi=100)
+    plt.close(fig)
+    return paths
 
 
 def _to_tensor(data, dtype, device) -> torch.Tensor:

@@ -1,155 +1,215 @@
-"""C backend: a C99 header + source, bit-sliced over the batch (one uint64_t = 64 samples).
+"""C backend: a C99 header + source whose code size does not grow with the gate count.
 
-Every wire is one uint64_t plane (sample s = bit s, the bitpack convention) and every gate
-one C statement. The gates, in topological order, are cut into parts: a new part starts
-at every change of logic layer and after `max_part_gates` gates, and each part is its own
-static function, so gcc never sees one giant function (its compile time and memory grow
-faster than linearly with function size). Parts pass values through a workspace `w`:
+The network is data, not code. Gates are ordered by logic level and, inside a level, by
+*kernel* (one kernel per truth table of arity <= 2, per frequent wider table, and one
+generic lookup-table kernel per arity for the rest). The source holds const arrays (the
+operand slots of every gate, the run of gates per kernel, the output slots) and one
+small loop per kernel inside a switch, so gcc compiles a 48,000-gate network as fast as
+a 300-gate one: the compile cost is the array initializers, not the gates.
 
-    w[0 .. NUM_OUTPUTS)                output planes, by output index
-    w[NUM_OUTPUTS .. WORKSPACE_WORDS)  gates read by a later part (one slot each)
+Batch kernel: bit-sliced, every slot is one `word` holding one bit of 64 (uint64_t), 256
+or 512 samples (GCC/Clang vector extensions; the width is `<NAME>_WORD_BITS`, chosen by
+`simd`: "auto" picks the widest the compiler targets, the others fix it; compilers
+without vector extensions fall back to uint64_t). Slots are reused once their value is
+dead (liveness per level), so the working set is the widest live cut of the network,
+reported as `<NAME>_NUM_SLOTS`. The class scores come from a carry-save adder counter
+over each group's planes; input packing is an 8x8 byte-bit transpose, the thermometer
+encoder runs in C on raw float features.
 
-A gate whose value stays inside its part is a local `const uint64_t g<node>`; one that an
-output or a later part needs is stored straight to its slot (`w[7] = x[3] & g12;`), and
-readers spell it `w[7]`. So each node has one spelling and `gate_lines` does the writing.
-The class scores come from a bit-sliced counter per class (loops: constant code size).
-Measured on a 5000-gate, 5-layer random net (2 cores): emit 0.15 s, gcc -O2 2.3 s with
-128-gate parts, 3.8 s with 1000-gate parts, for the same run time (10 us per 64 samples).
+One-sample (embedded) API: the same arrays walked by a bit interpreter whose workspace
+is one bit per slot in uint32_t words: no vectors, no floating point, no malloc.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import heapq
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 
 import networkx as nx
 
 from lgn_compile import __version__, ir
-from lgn_compile.backends import gate_lines, model_summary, output_drivers, render
+from lgn_compile.backends import model_summary, render
 from lgn_compile.gates import table_expression
 
-MAX_PART_GATES = 128  # gcc -O2 time per gate grows with function size
-
-ONE, ZERO = "UINT64_MAX", "(uint64_t)0"
-LOCAL, STORE, DEAD = "local", "store", "dead"
-
-
-@dataclass
-class Statement:
-    """One gate's C statement; `how` is LOCAL, STORE (to w[slot]) or DEAD (nobody reads it)."""
-
-    node: int
-    how: str
-    expression: str
-    slot: int | None = None
-    copies: list[int] = field(default_factory=list)  # more output indices it drives
+SIMD_MODES = ("auto", "u64", "avx2", "avx512")
+# (512-bit condition, 256-bit condition) as C preprocessor expressions, per --simd mode.
+_WIDTH_CONDITIONS = {
+    "auto": ("defined(__AVX512F__)", "defined(__AVX2__)"),
+    "u64": ("0", "0"),
+    "avx2": ("0", "1"),
+    "avx512": ("1", "0"),
+}
+MIN_WIDE_KERNEL_GATES = 16  # a wider table gets its own loop when this many gates use it
+MAX_WIDE_KERNELS = 32       # ... for at most this many tables (bounded code size)
+ZERO, ONES = "LGN_ZERO", "LGN_ONES"
 
 
-@dataclass
-class Part:
-    """One static function of the emitted source: consecutive gates of one logic layer."""
+@dataclass(frozen=True)
+class Kernel:
+    """One loop of the batch evaluator: gates of one table (or any table, when generic)."""
 
     index: int
-    layer: int
-    statements: list[Statement] = field(default_factory=list)
-    reads_x: bool = False
-    uses_work: bool = False
+    arity: int
+    table: int     # the shared truth table; 0 for a generic kernel
+    generic: bool  # per-gate tables from the lut array, evaluated as a mux tree
+    expression: str  # C expression over o0..o(arity-1) (empty when generic)
+    reads: tuple[int, ...] = ()  # the operands the expression spells
 
 
-def _read_operands(g: nx.DiGraph, node: int) -> list[int]:
-    """The operands a gate's expression actually spells (a table can ignore an operand).
+@dataclass
+class Run:
+    """Consecutive gates (in wiring order) that one kernel evaluates: a level's share."""
 
-    Liveness follows the text, not the edges: C warns about (and -Werror rejects) a local
-    or a parameter that no statement reads.
+    kernel: int
+    level: int
+    count: int
+
+
+def _kernels(g: nx.DiGraph, gates: list[int]) -> tuple[list[Kernel], dict[int, int]]:
+    """The kernels the live gates need, and gate -> kernel index."""
+    shapes = Counter((len(ir.operands(g, n)), g.nodes[n]["table"]) for n in gates)
+    wide = sorted((shape for shape, count in shapes.items()
+                   if shape[0] > 2 and count >= MIN_WIDE_KERNEL_GATES),
+                  key=lambda shape: (-shapes[shape], shape))[:MAX_WIDE_KERNELS]
+    special = sorted(shape for shape in shapes if shape[0] <= 2) + sorted(wide)
+    kernels, by_shape = [], {}
+    for arity, table in special:
+        expression = table_expression(table, arity)
+        if expression is None:  # constant table (only left when folding is off)
+            expression = ONES if table & 1 else ZERO
+        operands = [f"o{i}" for i in range(arity)]
+        reads = tuple(i for i in range(arity) if "{%d}" % i in expression)
+        by_shape[arity, table] = len(kernels)
+        kernels.append(Kernel(len(kernels), arity, table, False, expression.format(*operands),
+                              reads))
+    generic = {}
+    for arity in sorted({a for a, t in shapes if (a, t) not in by_shape}):
+        generic[arity] = len(kernels)
+        kernels.append(Kernel(len(kernels), arity, 0, True, ""))
+    kernel_of = {}
+    for n in gates:
+        shape = (len(ir.operands(g, n)), g.nodes[n]["table"])
+        kernel_of[n] = by_shape.get(shape, generic.get(shape[0]))
+    return kernels, kernel_of
+
+
+@dataclass
+class Plan:
+    """Everything the templates print: gate order, slots, kernels and runs."""
+
+    gates: list[int]          # live gates in evaluation order
+    slot: dict[int, int]      # node -> workspace slot
+    num_slots: int
+    kernels: list[Kernel]
+    runs: list[Run]
+    const_slots: list[tuple[int, int]]  # (slot, value) to fill before each evaluation
+    output_slots: list[int]
+    skipped: int              # gates whose value nothing reads (not evaluated)
+
+
+def plan(g: nx.DiGraph) -> Plan:
+    """Order gates by (level, kernel) and give every value a slot, reusing dead ones.
+
+    Inputs start in slots 0..num_inputs-1 and constants after them. A level's gates take
+    the lowest free slots (free before the level starts, so no gate overwrites a value its
+    own level still reads); after the level, slots whose last reader it was are freed.
+    Values that drive outputs are never freed.
     """
-    attrs = g.nodes[node]
-    ops = attrs["operands"]
-    template = table_expression(attrs["table"], len(ops)) or ""
-    return [op for i, op in enumerate(ops) if "{%d}" % i in template]
+    num_inputs = g.graph["num_inputs"]
+    level = ir.levels(g)
+    drivers = [ir.operands(g, out)[0] for out in ir.outputs(g)]
+    pinned = set(drivers)
+    read = {op for n in ir.nodes_of_kind(g, ir.GATE) for op in ir.operands(g, n)}
+    gates = [n for n in ir.topological_gates(g) if n in read or n in pinned]
+    last_read: dict[int, int] = {}
+    for node in gates:
+        for op in ir.operands(g, node):
+            last_read[op] = max(last_read.get(op, 0), level[node])
+    kernels, kernel_of = _kernels(g, gates)
+    gates.sort(key=lambda n: (level[n], kernel_of[n], n))
 
-
-def _split_parts(g: nx.DiGraph, max_part_gates: int) -> list[tuple[int, list[int]]]:
-    """(layer, gates) runs in topological order: new at each layer change or when full."""
-    parts: list[tuple[int, list[int]]] = []
-    for node in ir.topological_gates(g):
-        layer = g.nodes[node]["layer"]
-        if not parts or parts[-1][0] != layer or len(parts[-1][1]) >= max_part_gates:
-            parts.append((layer, []))
-        parts[-1][1].append(node)
-    return parts
-
-
-def _plan(g: nx.DiGraph, runs: list[tuple[int, list[int]]]):
-    """Decide where each gate's value lives; returns (how, slot, copies, workspace words).
-
-    A gate driving outputs is stored to w[its first output index] (and copied to the
-    others), a gate read by a later part to a fresh slot after the outputs, a gate read
-    only inside its own part is a local, and a gate nobody reads is evaluated and dropped.
-    """
-    part_of = {node: index for index, (_, nodes) in enumerate(runs) for node in nodes}
-    read_from_parts: dict[int, set[int]] = {}
-    for node, index in part_of.items():
-        for op in _read_operands(g, node):
-            read_from_parts.setdefault(op, set()).add(index)
-    outputs_of: dict[int, list[int]] = {}
-    for out in ir.outputs(g):
-        outputs_of.setdefault(ir.operands(g, out)[0], []).append(g.nodes[out]["index"])
-    how, slot, copies = {}, {}, {}
-    next_slot = g.graph["num_classes"] * g.graph["group_size"]
-    for node, index in part_of.items():  # topological order: deterministic slots
-        readers = read_from_parts.get(node, set())
-        if node in outputs_of:
-            how[node], slot[node] = STORE, outputs_of[node][0]
-            copies[node] = outputs_of[node][1:]
-        elif readers - {index}:
-            how[node], slot[node] = STORE, next_slot
-            next_slot += 1
+    slot = {i: i for i in range(num_inputs)}
+    consts = sorted(n for n in ir.nodes_of_kind(g, ir.CONST) if n in last_read or n in pinned)
+    const_slots = []
+    for n in consts:
+        slot[n] = num_inputs + len(const_slots)
+        const_slots.append((slot[n], g.nodes[n]["value"]))
+    num_slots = num_inputs + len(const_slots)
+    dying: dict[int, list[int]] = defaultdict(list)
+    free: list[int] = []
+    for node in list(slot):
+        if node in pinned:
+            continue
+        if node in last_read:
+            dying[last_read[node]].append(node)
         else:
-            how[node] = LOCAL if readers else DEAD
-    return how, slot, copies, next_slot
+            heapq.heappush(free, slot[node])  # an input nothing reads
+    runs: list[Run] = []
+    for index, node in enumerate(gates):
+        if free:
+            slot[node] = heapq.heappop(free)
+        else:
+            slot[node], num_slots = num_slots, num_slots + 1
+        if node not in pinned:  # read by later levels, or only by skipped gates
+            dying[last_read.get(node, level[node])].append(node)
+        if runs and runs[-1].kernel == kernel_of[node] and runs[-1].level == level[node]:
+            runs[-1].count += 1
+        else:
+            runs.append(Run(kernel_of[node], level[node], 1))
+        level_ends = index + 1 == len(gates) or level[gates[index + 1]] != level[node]
+        if level_ends:
+            for dead in dying.pop(level[node], []):
+                heapq.heappush(free, slot[dead])
+    return Plan(gates, slot, max(num_slots, 1), kernels, runs, const_slots,
+                [slot[d] for d in drivers], len(ir.nodes_of_kind(g, ir.GATE)) - len(gates))
 
 
-def emit_c(g: nx.DiGraph, max_part_gates: int = MAX_PART_GATES) -> dict[str, str]:
+def _c_array(values: list[int], per_line: int = 24) -> list[str]:
+    """Initializer lines of a const array (at least one element: C has no empty arrays)."""
+    values = values or [0]
+    return [", ".join(map(str, values[i:i + per_line])) + ","
+            for i in range(0, len(values), per_line)]
+
+
+def emit_c(g: nx.DiGraph, simd: str = "auto") -> dict[str, str]:
     """File name -> contents: `<name>.h` (the API) and `<name>.c` (includes "<name>.h")."""
-    if max_part_gates < 1:
-        raise ValueError("max_part_gates must be >= 1")
+    if simd not in SIMD_MODES:
+        raise ValueError(f"simd must be one of {', '.join(SIMD_MODES)}, not {simd!r}")
     name = g.graph["name"]
-    runs = _split_parts(g, max_part_gates)
-    how, slot, copies, workspace_words = _plan(g, runs)
-
-    def spell(node: int) -> str:
-        attrs = g.nodes[node]
-        if attrs["kind"] == ir.INPUT:
-            return f"x[{attrs['index']}]"
-        if attrs["kind"] == ir.CONST:
-            return ONE if attrs["value"] else ZERO
-        return f"w[{slot[node]}]" if node in slot else f"g{node}"
-
-    expressions = {line.node: line.expression
-                   for line in gate_lines(g, spell, lambda v: ONE if v else ZERO)}
-    parts = []
-    for index, (layer, nodes) in enumerate(runs):
-        part = Part(index, layer)
-        for node in nodes:
-            part.statements.append(Statement(node, how[node], expressions[node],
-                                             slot.get(node), copies.get(node, [])))
-            for op in _read_operands(g, node):
-                part.reads_x |= g.nodes[op]["kind"] == ir.INPUT
-                part.uses_work |= op in slot
-            part.uses_work |= how[node] == STORE
-        parts.append(part)
-    drivers = output_drivers(g, spell)
-    # Outputs wired straight to an input bit or a constant (gate outputs are stored by parts).
-    direct = [(index, driver) for index, (out, driver) in enumerate(zip(ir.outputs(g), drivers))
-              if ir.kind(g, ir.operands(g, out)[0]) != ir.GATE]
+    p = plan(g)
+    wiring, luts = [], []
+    for node in p.gates:
+        wiring.append(p.slot[node])
+        wiring.extend(p.slot[op] for op in ir.operands(g, node))
+    for run_start, run in zip(_run_starts(p.runs), p.runs):
+        if p.kernels[run.kernel].generic:
+            luts.extend(g.nodes[n]["table"] for n in p.gates[run_start:run_start + run.count])
     encoder = g.graph["encoder"]
+    group_size = g.graph["group_size"]
     context = dict(
         s=model_summary(g), version=__version__, name=name, NAME=name.upper(),
-        num_outputs=len(drivers), workspace_words=workspace_words,
-        count_bits=max(1, g.graph["group_size"].bit_length()),
-        parts=parts, direct=direct, max_part_gates=max_part_gates,
-        planes_reads_x=bool(parts) or any(d.startswith("x[") for _, d in direct),
+        simd=simd, width_conditions=_WIDTH_CONDITIONS[simd],
+        num_outputs=len(p.output_slots), num_slots=p.num_slots, skipped=p.skipped,
+        slot_type="uint16_t" if p.num_slots <= 0xFFFF else "uint32_t",
+        count_bits=max(1, group_size.bit_length()),
+        kernels=p.kernels, runs=p.runs, max_arity=max((k.arity for k in p.kernels), default=1),
+        wiring=_c_array(wiring), luts=[f"UINT64_C({t})," for t in luts] or ["0,"],
+        num_luts=len(luts), outputs=_c_array(p.output_slots), const_slots=p.const_slots,
+        levels=len({r.level for r in p.runs}),
+        # 64-byte words: the lookup mux tree, the score counter and its copy, a 64x64 tile.
+        batch_stack_bytes=64 * (64 * any(k.generic for k in p.kernels)
+                                + 2 * max(1, group_size.bit_length()) + 8) + 512 + 256,
         thresholds=None if encoder is None else
         [[float(t).hex() + "f" for t in row] for row in encoder.thresholds.tolist()],
     )
     return {f"{name}.h": render("c_header.h.j2", **context),
             f"{name}.c": render("c_source.c.j2", **context)}
+
+
+def _run_starts(runs: list[Run]) -> list[int]:
+    starts, total = [], 0
+    for run in runs:
+        starts.append(total)
+        total += run.count
+    return starts

