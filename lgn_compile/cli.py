@@ -17,20 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from lgn_compile import __version__
-from lgn_compile.errors import LgnError
+from lgn_compile.errors import LgnError, OneLineParser, run_command
 
 TARGET_CHOICES = ("verilog", "c", "python", "all", "blif", "aiger", "dot")
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (and still exit code 2)."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _compile_parser() -> argparse.ArgumentParser:
-    p = _OneLineParser(
+    p = OneLineParser(
         prog="lgn-compile",
         description="Compile a trained logic gate network (model.pt from lgn-train) to "
                     "Verilog, C and Python that compute exactly the discretized network. "
@@ -84,7 +77,7 @@ def _compile_parser() -> argparse.ArgumentParser:
 
 
 def _verify_parser() -> argparse.ArgumentParser:
-    p = _OneLineParser(
+    p = OneLineParser(
         prog="lgn-compile verify",
         description="Check that the files emitted for a model (Python, C, Verilog) compute "
                     "exactly the model's discrete forward pass: the torch discrete forward, "
@@ -116,16 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = _compile_parser().parse_args(argv)
         command = _compile
-    try:
-        return command(args)
-    except LgnError as exc:
-        if args.debug:
-            raise
-        print(f"lgn-compile: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("lgn-compile: interrupted", file=sys.stderr)
-        return 130
+    return run_command("lgn-compile", command, args)
 
 
 def _targets(values: list[str] | None) -> list[str]:

@@ -1,13 +1,11 @@
 """The lgn-compile command line: compiling, and one-line errors with exit 2 on bad input."""
 
 import json
-import pickle
 import subprocess
 import sys
 import zipfile
 
 import numpy as np
-import pytest
 import torch
 
 from lgn_compile import evaluate, ir

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from lgn_compile import __version__
-from lgn_compile.errors import LgnError
+from lgn_compile.errors import LgnError, OneLineParser, run_command
 
 from .data import DATASETS, ENCODER_METHODS
 from .layers import CONNECTIONS, INITS, IWP_ACTIVATIONS, PARAMETRIZATIONS, SAMPLINGS
@@ -31,16 +31,9 @@ RESUMED_ARGS = ("dataset", "data_dir", "limit", "seed", "layers", "tau", "lr", "
                 "activation", "sampling", "gumbel_tau", "connections", "name")
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (and still exit code 2)."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     d = DEFAULTS
-    p = _OneLineParser(
+    p = OneLineParser(
         prog="lgn-train",
         description="Train a differentiable logic gate network (relaxed gates: difflogic's "
                     "softmax16 or input-wise IWP, optionally Gumbel-sampled) on a dataset, "
@@ -143,16 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    try:
-        return _run(args)
-    except LgnError as exc:
-        if args.debug:
-            raise
-        print(f"lgn-train: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("lgn-train: interrupted", file=sys.stderr)
-        return 130
+    return run_command("lgn-train", _run, args)
 
 
 def parse_layers(text: str) -> list[int]:

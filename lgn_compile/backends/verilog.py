@@ -254,7 +254,7 @@ class _Stager:
 
     def registers(self) -> dict[int, list[Wire]]:
         """Stage -> the delay registers loaded at its end, `<signal>_qK <= <signal>_q(K-1)`."""
-        out: dict[int, list[Register]] = {}
+        out: dict[int, list[Wire]] = {}
         for signal, clocks in self.delays.items():
             for k in range(1, clocks + 1):
                 out.setdefault(self.stage_of[signal] + k - 1, []).append(Wire(
