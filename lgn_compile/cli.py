@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -137,20 +136,20 @@ def _compile(args) -> int:
                                             ("--synth-report", args.synth_report)) if on]
     if verilog_flags and "verilog" not in targets:
         raise LgnError(f"{verilog_flags[0]} needs the verilog target (e.g. --target verilog)")
+    if args.build and "c" not in targets:
+        raise LgnError("--build needs the c target (e.g. --target c)")
     files, report = compile_model(
         model, targets, pass_names, source=str(args.model), synth_report=args.synth_report,
         backend_options={"c": {"simd": args.simd},
                          "verilog": {"pipeline": args.pipeline, "reset": args.reset,
                                      "testbench": args.testbench,
                                      "feature_bits": args.feature_bits}})
-    if args.build and "c" not in targets:
-        raise LgnError("--build needs the c target (e.g. --target c)")
-    with tempfile.TemporaryDirectory() as scratch:
-        library = _build_c(files, model.name, args.simd, Path(scratch)) if args.build else None
-        write_output_dir(files, out_dir, args.force)
-        if library is not None:
-            shutil.copy2(library, out_dir / library.name)
+    if args.build:  # built before anything is written, and written with the rest
+        with tempfile.TemporaryDirectory() as scratch:
+            library = _build_c(files, model.name, args.simd, Path(scratch))
+            files[library.name] = library.read_bytes()
             report["files"].append(library.name)
+    write_output_dir(files, out_dir, args.force)
     if args.report:
         try:
             Path(args.report).write_text(files[REPORT_NAME])

@@ -50,7 +50,7 @@ def compile_model(model: Model, targets: list[str], pass_names: list[str],
     return files, report
 
 
-def write_output_dir(files: dict[str, str], out_dir: Path, force: bool) -> None:
+def write_output_dir(files: dict[str, str | bytes], out_dir: Path, force: bool) -> None:
     """Write all files into out_dir or nothing: build a sibling temp dir, then rename it."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -64,8 +64,11 @@ def write_output_dir(files: dict[str, str], out_dir: Path, force: bool) -> None:
     except OSError as exc:
         raise LgnError(f"cannot create output directory {out_dir}: {exc.strerror or exc}") from exc
     try:
-        for name, text in files.items():
-            (staging / name).write_text(text)
+        for name, content in files.items():
+            if isinstance(content, bytes):
+                (staging / name).write_bytes(content)
+            else:
+                (staging / name).write_text(content)
         os.chmod(staging, 0o755)
         if out_dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=parent))
