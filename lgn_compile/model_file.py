@@ -103,7 +103,7 @@ def save_model(path: str | os.PathLike, model: dict) -> None:
     """Validate a model dict and write it atomically (no half-written file on failure)."""
     import torch
 
-    _validate(model)
+    model_from_dict(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -117,7 +117,10 @@ def save_model(path: str | os.PathLike, model: dict) -> None:
 
 
 def load_model(path: str | os.PathLike) -> Model:
-    """Read and validate a model file; any problem is an LgnError naming it."""
+    """Read and validate a model file; any problem is an LgnError naming it.
+
+    The file is untrusted: it is unpickled with `weights_only=True` (nothing in it runs),
+    and any exception while checking its contents is reported as a malformed file."""
     import torch
 
     path = Path(path)
@@ -125,6 +128,11 @@ def load_model(path: str | os.PathLike) -> Model:
         raise LgnError(f"model file not found: {path}")
     if path.is_dir():
         raise LgnError(f"model path is a directory, not a file: {path}")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise LgnError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
     if not zipfile.is_zipfile(path):
         raise LgnError(f"{path}: not a readable torch model file (not a torch zip archive: "
                        "corrupt, truncated or another format?)")
@@ -140,19 +148,30 @@ def load_model(path: str | os.PathLike) -> Model:
     except Exception as exc:  # torch raises many types for malformed archives
         raise LgnError(f"{path}: not a readable torch model file (corrupt or truncated?)") from exc
     try:
-        return _validate(raw)
+        return model_from_dict(raw)
     except LgnError as exc:
         raise LgnError(f"{path}: {exc}") from exc
+
+
+def model_from_dict(raw) -> Model:
+    """Validate an in-memory model dict (as `torch.load` returns it) and build a Model."""
+    try:
+        return _validate(raw)
+    except LgnError:
+        raise
+    except Exception as exc:  # a hostile file's odd types must not escape as a traceback
+        raise LgnError(f"malformed model file ({type(exc).__name__}: {exc})") from exc
 
 
 def _validate(raw) -> Model:
     """Check every field the compiler relies on and build a Model."""
     import torch
 
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+    if not isinstance(raw, dict) or not isinstance(raw.get("format"), str) \
+            or raw["format"] != FORMAT:
         raise LgnError(f"not an lgn model file (expected a dict with format '{FORMAT}')")
     version = raw.get("version")
-    if version != VERSION:
+    if type(version) is not int or version != VERSION:
         raise LgnError(f"unsupported model format version {version!r} (this lgn-compile reads "
                        f"version {VERSION}; upgrade lgn-compile for newer files)")
     config = _require(raw, "config", dict)
@@ -163,8 +182,9 @@ def _validate(raw) -> Model:
     if not isinstance(state_dict, dict):
         raise LgnError("'state_dict' must be a dict")
     name = _require(config, "name", str)
-    if not name.isidentifier():
-        raise LgnError(f"config.name {name!r} must be an identifier (letters, digits, _)")
+    if not (name.isascii() and name.isidentifier()):
+        raise LgnError(f"config.name {name!r} must be an ASCII identifier (letters, digits, _)")
+    _check_finite(state_dict)
     num_inputs = _require_int(config, "num_inputs", 1, MAX_INPUTS)
     num_classes = _require_int(config, "num_classes", 1, 1 << 16)
     tau = config.get("tau", 1.0)
@@ -188,6 +208,8 @@ def _validate(raw) -> Model:
         arity = _require_int(cfg, "arity", 1, MAX_ARITY)
         if not (isinstance(operands, torch.Tensor) and isinstance(tables, torch.Tensor)):
             raise LgnError(f"{where}: operands and tables must be tensors")
+        _check_dense(operands, f"{where} operands")
+        _check_dense(tables, f"{where} tables")
         if operands.dtype.is_floating_point or operands.dtype == torch.bool or operands.dim() != 2:
             raise LgnError(f"{where}: operands must be an integer tensor [out, arity], got "
                            f"{operands.dtype} {tuple(operands.shape)}")
@@ -232,6 +254,12 @@ def _load_encoder(config: dict, state_dict: dict, num_inputs: int) -> Encoder | 
     if not isinstance(thresholds, torch.Tensor) or thresholds.dim() != 2:
         raise LgnError("thermometer encoder needs state_dict['encoder.thresholds'] "
                        "[num_features, num_thresholds]")
+    _check_dense(thresholds, "encoder.thresholds")
+    declared = (enc.get("num_features", thresholds.shape[0]),
+                enc.get("num_thresholds", thresholds.shape[1]))
+    if declared != tuple(thresholds.shape):
+        raise LgnError(f"encoder config says {declared[0]} features x {declared[1]} thresholds "
+                       f"but encoder.thresholds is {tuple(thresholds.shape)}")
     if thresholds.numel() != num_inputs:
         raise LgnError(f"encoder produces {thresholds.numel()} bits but the network has "
                        f"{num_inputs} inputs")
@@ -239,6 +267,25 @@ def _load_encoder(config: dict, state_dict: dict, num_inputs: int) -> Encoder | 
     if not np.isfinite(values).all():
         raise LgnError("encoder thresholds contain NaN or infinity")
     return Encoder(values)
+
+
+def _check_dense(tensor, what: str) -> None:
+    """Refuse a tensor whose shape claims more elements than its file stores: a stride-0
+    view saved by torch takes bytes on disk but gigabytes once copied."""
+    stored = tensor.untyped_storage().nbytes() - tensor.storage_offset() * tensor.element_size()
+    if tensor.numel() * tensor.element_size() > stored:
+        raise LgnError(f"{what}: shape {tuple(tensor.shape)} is larger than its stored data "
+                       f"({stored} bytes); refusing an absurd size")
+
+
+def _check_finite(state_dict: dict) -> None:
+    """NaN or infinite training weights mean the training diverged: the tables are garbage."""
+    import torch
+
+    for key, value in state_dict.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() \
+                and not bool(torch.isfinite(value).all()):
+            raise LgnError(f"state_dict[{key!r}] contains NaN or infinity (training diverged?)")
 
 
 def _require(mapping: dict, key: str, kind: type):
