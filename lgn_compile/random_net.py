@@ -51,8 +51,9 @@ def model_dict(num_inputs: int, num_classes: int, operands: list[np.ndarray],
         "config": {"name": name, "num_inputs": num_inputs, "num_classes": num_classes,
                    "tau": 1.0, "layers": layers, "encoder": encoder},
         "state_dict": state_dict,
-        "discrete": {"operands": [torch.from_numpy(np.asarray(o, dtype=np.int64)) for o in operands],
-                     "tables": [torch.from_numpy(np.asarray(t, dtype=np.uint8)) for t in tables]},
+        "discrete": {
+            "operands": [torch.from_numpy(np.asarray(o, dtype=np.int64)) for o in operands],
+            "tables": [torch.from_numpy(np.asarray(t, dtype=np.uint8)) for t in tables]},
         "meta": {"dataset": "random", "created_by": "lgn_compile.random_net", **(meta or {})},
     }
 

@@ -1,4 +1,6 @@
-"""The lgn-compile command line: compiling, and one-line errors with exit 2 on bad input."""
+"""The lgn-compile and lgn-train command lines: compiling, and hostile or broken input.
+
+Every bad input gets one line on stderr, exit code 2, no traceback, and nothing written."""
 
 import json
 import subprocess
@@ -6,13 +8,14 @@ import sys
 import zipfile
 
 import numpy as np
+import pytest
 import torch
 
 from lgn_compile import evaluate, ir
 from lgn_compile.cli import main
-from lgn_compile.passes import PRESETS
 from lgn_compile.model_file import save_model
-from lgn_compile.random_net import random_input_bits, random_model_dict
+from lgn_compile.passes import PRESETS
+from lgn_compile.random_net import fuzz_model_dict, random_input_bits, random_model_dict
 from lgn_compile.verify import python_module_scores
 
 
@@ -102,7 +105,40 @@ def _hostile_files(tmp_path):
     files["code-running pickle"] = tmp_path / "evil.pt"
     torch.save({"format": "lgn-model", "payload": _RunsCode(str(tmp_path / "PWNED"))},
                files["code-running pickle"], pickle_protocol=2)
+    files["empty file"] = tmp_path / "empty.pt"
+    files["empty file"].write_bytes(b"")
+    files["not a dict"] = tmp_path / "list.pt"
+    torch.save([1, 2, 3], files["not a dict"])
+    for label, edit in _BROKEN_FIELDS.items():
+        raw = random_model_dict(1)
+        edit(raw)
+        files[label] = tmp_path / f"{label.replace(' ', '_')}.pt"
+        torch.save(raw, files[label])
     return files
+
+
+def _set(path, value):
+    """An edit of a model dict: the field at `path` (keys and indices) becomes `value`."""
+    def edit(raw):
+        target = raw
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value(target[path[-1]]) if callable(value) else value
+    return edit
+
+
+_BROKEN_FIELDS = {
+    "wrong operand shape": _set(("discrete", "operands", 0), lambda t: t[:, :1]),
+    "wrong table shape": _set(("discrete", "tables", 1), lambda t: t[:, :3]),
+    "float operands": _set(("discrete", "operands", 0), lambda t: t.double()),
+    "NaN weights": _set(("state_dict", "layers.0.weights"), torch.tensor([0.1, float("nan")])),
+    "absurd size": _set(("config", "num_inputs"), 10**12),
+    "absurd stride-0 tensor": _set(("discrete", "tables", 0),
+                                   torch.zeros(1, 4, dtype=torch.uint8).expand(10**9, 4)),
+    "missing tables": _set(("discrete",), {"operands": []}),
+    "groups do not divide": _set(("config", "num_classes"), 3),
+    "bad name": _set(("config", "name"), "rm -rf /"),
+}
 
 
 EXPECTED_MESSAGES = {
@@ -114,6 +150,17 @@ EXPECTED_MESSAGES = {
     "wiring out of range": "operand index out of range",
     "wrong dtype": "tables must be uint8",
     "code-running pickle": "refusing to load objects",
+    "empty file": "not a readable torch model file",
+    "not a dict": "not an lgn model file",
+    "wrong operand shape": "does not match arity 2",
+    "wrong table shape": "tables must be uint8 [20, 4]",
+    "float operands": "operands must be an integer tensor",
+    "NaN weights": "contains NaN or infinity",
+    "absurd size": "'num_inputs' must be an int in [1, 10000000]",
+    "absurd stride-0 tensor": "refusing an absurd size",
+    "missing tables": "missing or invalid 'tables'",
+    "groups do not divide": "not divisible into 3 equal class groups",
+    "bad name": "must be an ASCII identifier",
 }
 
 
@@ -125,6 +172,40 @@ def test_hostile_model_files_get_one_line_and_exit_2(tmp_path):
         assert not out.exists(), label
     assert not (tmp_path / "PWNED").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out_")]
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    path = _hostile_files(tmp_path)["future version"]
+    code, _, err = run_cli(path, "-o", tmp_path / "out", "--debug")
+    assert code != 0 and "Traceback" in err and "unsupported model format version" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unwritable_report_writes_nothing(tmp_path, model_path):
+    for report in (tmp_path / "missing_dir" / "report.json", tmp_path):
+        code, _, err = run_cli(model_path, "-o", tmp_path / "out", "--report", report)
+        assert_user_error(code, err, "cannot write report")
+        assert not (tmp_path / "out").exists()
+        assert not (tmp_path / "missing_dir").exists()
+
+
+def test_verify_missing_dataset_files_and_directories(tmp_path, model_path):
+    raw = next(r for r, _ in map(fuzz_model_dict, range(100)) if r["config"]["encoder"])
+    encoded = tmp_path / "encoded.pt"
+    save_model(encoded, raw)
+    out = tmp_path / "out"
+    assert main([str(encoded), "-t", "python", "-o", str(out), "-q"]) == 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run_cli("verify", encoded, "--dir", out, "--dataset", "mnist",
+                           "--data-dir", empty)
+    assert_user_error(code, err, "missing dataset file", str(empty))
+    code, _, err = run_cli("verify", encoded, "--dir", out, "--dataset", "mnist",
+                           "--data-dir", tmp_path / "nowhere")
+    assert_user_error(code, err, "does not exist")
+    code, _, err = run_cli("verify", model_path, "--dir", tmp_path / "nowhere")
+    assert_user_error(code, err, "output directory not found")
+    assert sorted(p.name for p in out.iterdir()) == [f"{raw['config']['name']}.py", "report.json"]
 
 
 def test_missing_file_and_bad_flags(tmp_path, model_path):
@@ -163,7 +244,8 @@ def test_help_explains_every_option():
         assert option in out
     code, out, _ = run_cli("verify", "--help")
     assert code == 0
-    for option in ("--dir", "--dataset", "--data-dir", "--samples", "--seed", "--simulators"):
+    for option in ("--dir", "--dataset", "--data-dir", "--samples", "--seed", "--simulators",
+                   "--formal"):
         assert option in out
 
 
@@ -173,3 +255,85 @@ def test_deterministic_output(model_path, tmp_path):
     for file in (tmp_path / "a").iterdir():
         text_a = file.read_text().replace(str(tmp_path / "a"), "")
         assert text_a == (tmp_path / "b" / file.name).read_text().replace(str(tmp_path / "b"), "")
+
+
+# ---- lgn-train: hostile and broken input (in-process: the same run_command path)
+
+def run_train(capsys, *args):
+    from lgn_train.cli import main as train_main
+
+    code = train_main([*map(str, args), "-q", "--threads", "1"])
+    return code, capsys.readouterr().err
+
+
+def assert_train_error(code, err, *fragments):
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lgn-train: error:"), err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_train_missing_or_corrupt_dataset_files_write_nothing(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "model.pt"
+    code, err = run_train(capsys, "--dataset", "mnist", "--data-dir", empty, "-o", out)
+    assert_train_error(code, err, "missing dataset file", "train-images-idx3-ubyte")
+    code, err = run_train(capsys, "--dataset", "mnist", "--data-dir", tmp_path / "nowhere",
+                          "-o", out)
+    assert_train_error(code, err, "does not exist")
+    code, err = run_train(capsys, "--dataset", "mnist", "-o", out)
+    assert_train_error(code, err, "--data-dir")
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (corrupt / name).write_bytes(b"\x00\x00\x08\x03" + bytes(10))
+    code, err = run_train(capsys, "--dataset", "mnist", "--data-dir", corrupt, "-o", out)
+    assert_train_error(code, err, "corrupt", str(corrupt))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt", "empty"]
+
+
+def test_train_unwritable_or_directory_output_fails_before_training(tmp_path, capsys):
+    blocker = tmp_path / "plain_file"
+    blocker.write_text("x")
+    code, err = run_train(capsys, "-o", blocker / "model.pt")
+    assert_train_error(code, err, "is not a directory")
+    code, err = run_train(capsys, "-o", tmp_path)
+    assert_train_error(code, err, "is a directory")
+    assert [p.name for p in tmp_path.iterdir()] == ["plain_file"]
+    assert blocker.read_text() == "x"
+
+
+def test_train_resume_from_hostile_files(tmp_path, capsys):
+    files = _hostile_files(tmp_path)
+    before = set(tmp_path.iterdir())
+    for label in ("random bytes", "truncated", "code-running pickle", "future version"):
+        code, err = run_train(capsys, "--resume", files[label], "-o", tmp_path / "m.pt")
+        assert_train_error(code, err, EXPECTED_MESSAGES[label])
+    model = tmp_path / "model.pt"
+    save_model(model, random_model_dict(1))
+    code, err = run_train(capsys, "--resume", model, "-o", tmp_path / "m.pt")
+    assert_train_error(code, err, "not a training checkpoint")
+    assert set(tmp_path.iterdir()) == before | {model}
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_train_nan_and_absurd_settings(tmp_path, capsys):
+    out = tmp_path / "model.pt"
+    for flag, value, message in (("--lr", "nan", "--lr must be positive"),
+                                 ("--tau", "inf", "--tau must be positive"),
+                                 ("--thresholds", "100000", "--thresholds must be in"),
+                                 ("--layers", "0,10", "positive width")):
+        code, err = run_train(capsys, flag, value, "-o", out)
+        assert_train_error(code, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.xfail(strict=True, reason="lgn-train has no size limit: a 1e11-gate layer is a "
+                   "torch allocation error with a traceback (reported for training/)")
+def test_train_absurd_layer_size_is_a_user_error(tmp_path, capsys):
+    code, err = run_train(capsys, "--layers", "100000000000", "--steps", "1",
+                          "-o", tmp_path / "model.pt")
+    assert_train_error(code, err, "--layers")

@@ -1,6 +1,7 @@
 """Determinism: the same model compiles to byte-identical files for every target, and the
 same seed trains to an identical model file on the CPU."""
 
+import os
 import subprocess
 import sys
 
@@ -22,6 +23,20 @@ def test_compiling_twice_gives_byte_identical_files(model_path, tmp_path):
                                                                  "aag", "dot", "json"}
     for name, content in outputs[0].items():
         assert content == outputs[1][name], name
+
+
+def test_separate_processes_with_different_hash_seeds_give_identical_files(model_path, tmp_path):
+    """String hashing differs between processes: no output may depend on set or dict order."""
+    outputs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"seed{seed}"
+        proc = subprocess.run([sys.executable, "-m", "lgn_compile", str(model_path), "-t",
+                               ALL_TARGETS, "--pipeline", "2", "--testbench", "-o", str(out), "-q"],
+                              capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "PYTHONHASHSEED": seed})
+        assert proc.returncode == 0, proc.stderr
+        outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert outputs[0] == outputs[1]
 
 
 def _train(path, seed):

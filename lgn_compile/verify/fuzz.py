@@ -1,0 +1,362 @@
+"""Differential fuzzing: random nets through every path, compared bit for bit.
+
+A case is one random net (`random_net.fuzz_model_dict(seed)`) and a batch of input
+vectors. Its reference is the IR evaluator on the unoptimized graph; against it go the
+torch discrete forward, the IR evaluator after each pass preset, the emitted Python, the
+compiled C (batch API in one SIMD mode, the one-sample API, and the C encoder when the
+net has one) and the emitted Verilog under each simulator. The backends render the IR of
+one preset per case (cases rotate through -O0, -O1, -O2).
+
+The slow paths are batched: one gcc run builds the C of a whole batch of nets into one
+shared library, and one simulation runs a batch of nets side by side under a wrapper
+module (`batch_wrapper`). A disagreement is shrunk (`random_net.shrink`) to a small net
+that still disagrees on the same path, and saved as a model file.
+
+    report = run_fuzz(10_000, out_dir="build/fuzz")
+    python -m lgn_compile.verify.fuzz --cases 10000 --out build/fuzz   # `make fuzz`
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import networkx as nx
+import numpy as np
+
+from lgn_compile import evaluate, ir
+from lgn_compile.backends.c import emit_c
+from lgn_compile.backends.python import emit_python
+from lgn_compile.backends.verilog import emit_verilog
+from lgn_compile.errors import LgnError
+from lgn_compile.gates import full_mask
+from lgn_compile.model_file import Model, model_from_dict, save_model
+from lgn_compile.passes import PRESETS, run_pipeline
+from lgn_compile.random_net import fuzz_model_dict, shrink
+from lgn_compile.verify import python_module_scores, torch_discrete_scores
+from lgn_compile.verify.c_build import CLibrary, build_shared_library, simd_supported
+from lgn_compile.verify.simulate import parse_ports, simulate
+
+MAX_SAMPLES = 600      # > 512, so the widest C word gets a second, partial word
+CLASSIFY_SAMPLES = 4   # rows per case through the one-sample C API
+VERILOG_SAMPLES = 24   # rows per case through each simulator
+WRAPPER = "fuzz_batch"
+SIM_BATCH = {"icarus": 100, "verilator": 1000}  # cases per simulation
+
+
+@dataclass
+class Case:
+    """One random net, its inputs and the reference scores."""
+
+    seed: int
+    model: Model
+    record: list[int]           # the generator's choices, for shrinking
+    bits: np.ndarray            # uint8 [N, num_inputs]
+    features: np.ndarray | None  # float32 [N, F] the bits were encoded from, if an encoder
+    preset: int                 # the pass preset whose IR the backends render
+    optimized: nx.DiGraph       # that IR
+    reference: np.ndarray       # int64 [N, num_classes]
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+
+@dataclass
+class Mismatch:
+    seed: int
+    path: str
+    detail: str
+
+
+@dataclass
+class FuzzReport:
+    cases: int = 0
+    mismatches: list[Mismatch] = field(default_factory=list)
+    paths: dict[str, int] = field(default_factory=dict)  # path -> cases it checked
+    seconds: float = 0.0
+    counterexamples: list[Path] = field(default_factory=list)
+
+    def count(self, path: str, cases: int = 1) -> None:
+        self.paths[path] = self.paths.get(path, 0) + cases
+
+
+def make_case(seed: int, name: str | None = None) -> Case:
+    """Case `seed`: its net, 1..MAX_SAMPLES input vectors (all-0 and all-1 first), the
+    preset its backends render, and the unoptimized IR's scores."""
+    raw, record = fuzz_model_dict(seed, name or f"fz{seed}")
+    return case_from_model(seed, model_from_dict(raw), record)
+
+
+def case_from_model(seed: int, model: Model, record: list[int] | None = None) -> Case:
+    rng = np.random.default_rng(seed)
+    count = int(rng.integers(1, MAX_SAMPLES + 1))
+    features = None
+    if model.encoder is not None:
+        low, high = model.encoder.thresholds.min() - 1, model.encoder.thresholds.max() + 1
+        num_features = model.encoder.thresholds.shape[0]
+        features = rng.uniform(low, high, size=(count, num_features)).astype(np.float32)
+        features[: count // 4] = np.round(features[: count // 4] * 4) / 4  # exact ties
+        bits = model.encoder.encode(features)
+    else:
+        bits = rng.integers(0, 2, size=(count, model.num_inputs), dtype=np.uint8)
+        bits[0], bits[-1] = 0, 1
+    graph = ir.from_model(model)
+    preset = seed % len(PRESETS)
+    optimized, _ = run_pipeline(graph, PRESETS[preset])
+    return Case(seed, model, record or [], bits, features, preset, optimized,
+                evaluate.scores(graph, bits))
+
+
+def compare(case: Case, path: str, scores, classes=None, rows=None) -> Mismatch | None:
+    """A Mismatch when `scores` (and `classes`, else their argmax) differ from the reference
+    on `rows` (default: all)."""
+    expected = case.reference if rows is None else case.reference[rows]
+    scores = np.asarray(scores, dtype=np.int64).reshape(expected.shape)
+    classes = np.argmax(scores, axis=1) if classes is None else np.asarray(classes)
+    bad = np.flatnonzero((scores != expected).any(axis=1)
+                         | (classes != np.argmax(expected, axis=1)))
+    if not len(bad):
+        return None
+    i = int(bad[0])
+    return Mismatch(case.seed, path, f"{len(bad)} of {len(expected)} samples differ; first: "
+                    f"expected {expected[i].tolist()} class {int(np.argmax(expected[i]))}, "
+                    f"got {scores[i].tolist()} class {int(classes[i])}")
+
+
+def check_in_process(case: Case, scratch: Path) -> list[Mismatch]:
+    """torch discrete forward, the IR after every preset, and the emitted Python module."""
+    graph = ir.from_model(case.model)
+    results = [("torch discrete", torch_discrete_scores(case.model, case.bits))]
+    for level, names in PRESETS.items():
+        optimized, _ = run_pipeline(graph, names)
+        results.append((f"IR -O{level}", evaluate.scores(optimized, case.bits)))
+    file = scratch / f"{case.name}.py"
+    file.write_text(emit_python(case.optimized)[file.name])
+    results.append(("python", python_module_scores(file, case.bits)))
+    return [m for path, scores in results if (m := compare(case, path, scores))]
+
+
+def check_c(cases: list[Case], simd: str, build_dir: Path) -> list[Mismatch]:
+    """One shared library for the whole batch; batch API, one-sample API, C encoder."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    sources = []
+    for case in cases:
+        for file, text in emit_c(case.optimized, simd=simd).items():
+            (build_dir / file).write_text(text)
+        sources.append(build_dir / f"{case.name}.c")
+    library = build_dir / f"libfuzz_{simd}_{cases[0].seed}.so"
+    try:
+        build_shared_library(sources[0], library, extra_flags=[str(s) for s in sources[1:]],
+                             simd=simd)
+    except LgnError:
+        if len(cases) == 1:
+            raise
+        return [m for case in cases for m in _check_c_alone(case, simd, build_dir)]
+    mismatches = []
+    for case in cases:
+        lib = CLibrary(library, case.name, case.model.num_inputs, case.model.num_classes)
+        found = [compare(case, f"C {simd}", lib.scores(case.bits))]
+        rows = list(range(min(CLASSIFY_SAMPLES, len(case.bits))))
+        one = [lib.classify(case.bits[r]) for r in rows]
+        found.append(compare(case, "C one-sample", [s for _, s in one], [c for c, _ in one], rows))
+        if case.features is not None:
+            found.append(compare(case, f"C {simd} encoder", lib.scores_features(case.features)))
+        mismatches += [m for m in found if m]
+    return mismatches
+
+
+def _check_c_alone(case: Case, simd: str, build_dir: Path) -> list[Mismatch]:
+    try:
+        return check_c([case], simd, build_dir / case.name)
+    except LgnError as exc:
+        return [Mismatch(case.seed, f"C {simd} build", str(exc))]
+
+
+def batch_wrapper(modules: list[tuple[str, str]]) -> tuple[str, list[tuple[int, int]]]:
+    """A Verilog module `fuzz_batch` that runs the nets side by side.
+
+    `modules`: (name, Verilog source) per net, combinational. Its input is the nets'
+    inputs concatenated; its `scores` output has, per net, one field per class score and
+    one for the class index, all zero-extended to the widest. Returns the wrapper source
+    (with an `lgn-ports:` header, so `simulate` drives it like an emitted net) and per net
+    (first field, number of classes).
+    """
+    ports = [parse_ports(source, name) for name, source in modules]
+    width = max(max(p.score_width, p.index_width) for p in ports)
+    lines, fields, offset, field_no = [], [], 0, 0
+    for i, ((name, _), p) in enumerate(zip(modules, ports)):
+        lines += [f"    wire [{p.num_classes * p.score_width - 1}:0] s{i};",
+                  f"    wire [{p.index_width - 1}:0] c{i};",
+                  f"    {name} u{i} (.x(x[{offset + p.num_inputs - 1}:{offset}]), "
+                  f".scores(s{i}), .class_idx(c{i}));"]
+        parts = [(f"s{i}[{c * p.score_width + p.score_width - 1}:{c * p.score_width}]",
+                  p.score_width) for c in range(p.num_classes)] + [(f"c{i}", p.index_width)]
+        fields.append((field_no, p.num_classes))
+        for signal, bits in parts:
+            padded = signal if bits == width else f"{{{{{width - bits}{{1'b0}}}}, {signal}}}"
+            lines.append(f"    assign scores[{(field_no + 1) * width - 1}:{field_no * width}] "
+                         f"= {padded};")
+            field_no += 1
+        offset += p.num_inputs
+    header = [f"// lgn-ports: num_inputs={offset} num_classes={field_no} score_width={width} "
+              "index_width=1 latency=0 reset=none",
+              f"module {WRAPPER} (",
+              f"    input  wire [{offset - 1}:0] x,",
+              f"    output wire [{field_no * width - 1}:0] scores,",
+              "    output wire [0:0] class_idx",
+              ");",
+              "    assign class_idx = 1'b0;"]
+    return "\n".join(header + lines + ["endmodule", ""]), fields
+
+
+def check_verilog(cases: list[Case], simulator: str, build_dir: Path) -> list[Mismatch]:
+    """Simulate the batch's nets side by side; VERILOG_SAMPLES rows of each case."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    modules = [(case.name, emit_verilog(case.optimized)[f"{case.name}.v"]) for case in cases]
+    wrapper, fields = batch_wrapper(modules)
+    source = build_dir / f"{WRAPPER}.v"
+    source.write_text("\n".join([wrapper] + [text for _, text in modules]))
+    rows = [np.arange(VERILOG_SAMPLES) % len(case.bits) for case in cases]
+    bits = np.hstack([case.bits[r] for case, r in zip(cases, rows)])
+    try:
+        scores, _ = simulate(source, WRAPPER, bits, simulator, build_dir / simulator)
+    except LgnError as exc:
+        if len(cases) == 1:
+            return [Mismatch(cases[0].seed, f"Verilog {simulator} build", str(exc))]
+        half = len(cases) // 2  # find the net that breaks the build
+        return (check_verilog(cases[:half], simulator, build_dir / "a")
+                + check_verilog(cases[half:], simulator, build_dir / "b"))
+    mismatches = []
+    for case, r, (first, num_classes) in zip(cases, rows, fields):
+        found = compare(case, f"Verilog {simulator}", scores[:, first:first + num_classes],
+                        scores[:, first + num_classes], r)
+        if found:
+            mismatches.append(found)
+    return mismatches
+
+
+def c_modes() -> list[str]:
+    """The C --simd modes this machine can run."""
+    return [mode for mode in ("u64", "avx2", "avx512", "auto") if simd_supported(mode)]
+
+
+def run_fuzz(num_cases: int, first_seed: int = 0, batch_size: int = 100,
+             simulations: dict[str, int] | None = None, out_dir: str | Path | None = None,
+             progress: Callable[[str], None] = print) -> FuzzReport:
+    """Check `num_cases` random nets (seeds first_seed, first_seed+1, ...) on every path.
+
+    Each batch of `batch_size` cases is one C build, batches rotating through the SIMD
+    modes. `simulations` maps a simulator to how many cases share one simulation
+    (default: SIM_BATCH; a build costs seconds, Verilator's ~10 s plus the C++ compile).
+    Counterexamples are shrunk and saved in `out_dir`.
+    """
+    simulations = dict(SIM_BATCH if simulations is None else simulations)
+    report, start, modes = FuzzReport(), time.perf_counter(), c_modes()
+    pending = {simulator: [] for simulator in simulations}
+    last_seed = first_seed + num_cases
+    for number, batch_start in enumerate(range(first_seed, last_seed, batch_size)):
+        cases = [make_case(seed)
+                 for seed in range(batch_start, min(batch_start + batch_size, last_seed))]
+        simd = modes[number % len(modes)]
+        with tempfile.TemporaryDirectory(prefix="lgn-fuzz-") as tmp:
+            for case in cases:
+                report.mismatches += check_in_process(case, Path(tmp))
+            report.mismatches += check_c(cases, simd, Path(tmp) / "c")
+        for path in ("torch discrete", "IR -O0/-O1/-O2", "python", f"C {simd}", "C one-sample"):
+            report.count(path, len(cases))
+        report.count("C encoder", sum(case.features is not None for case in cases))
+        report.cases += len(cases)
+        for simulator, waiting in pending.items():
+            waiting += cases
+            if len(waiting) >= simulations[simulator] or report.cases == num_cases:
+                with tempfile.TemporaryDirectory(prefix="lgn-fuzz-") as tmp:
+                    report.mismatches += check_verilog(waiting, simulator, Path(tmp))
+                report.count(f"Verilog {simulator}", len(waiting))
+                waiting.clear()
+        progress(f"fuzz: {report.cases}/{num_cases} cases, {len(report.mismatches)} "
+                 f"mismatches, {time.perf_counter() - start:.0f} s")
+    if out_dir is not None:
+        for mismatch in _first_per_seed(report.mismatches):
+            report.counterexamples.append(save_counterexample(mismatch, Path(out_dir)))
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _first_per_seed(mismatches: list[Mismatch]) -> list[Mismatch]:
+    return list({m.seed: m for m in reversed(mismatches)}.values())
+
+
+def fails_on(path: str, seed: int) -> Callable[[dict], bool]:
+    """Whether a model dict (with case `seed`'s inputs) still disagrees on `path`."""
+    def fails(raw: dict) -> bool:
+        case = case_from_model(seed, model_from_dict(raw))
+        with tempfile.TemporaryDirectory(prefix="lgn-shrink-") as tmp:
+            return any(m.path == path for m in _check_path(case, path, Path(tmp)))
+    return fails
+
+
+def _check_path(case: Case, path: str, scratch: Path) -> list[Mismatch]:
+    if path.startswith("Verilog"):
+        return check_verilog([case], path.split()[1], scratch)
+    if path.startswith("C"):
+        simd = path.split()[1] if path.split()[1] in c_modes() else "u64"
+        return check_c([case], simd, scratch)
+    return check_in_process(case, scratch)
+
+
+def save_counterexample(mismatch: Mismatch, out_dir: Path, budget: int = 200) -> Path:
+    """Shrink the failing net of `mismatch` and save it as `<out_dir>/counterexample_<seed>.pt`."""
+    case = make_case(mismatch.seed)
+    small = shrink(case.record, fails_on(mismatch.path, mismatch.seed), case.name, budget)
+    small["meta"]["fuzz"] = {"seed": mismatch.seed, "path": mismatch.path,
+                             "detail": mismatch.detail}
+    path = out_dir / f"counterexample_{mismatch.seed}.pt"
+    save_model(path, small)
+    return path
+
+
+def complement_output_gates(g):
+    """A deliberately broken copy of an IR: every gate that drives an output computes its
+    complement, so every sample's scores change (when any output is gate-driven). For
+    showing that a check bites."""
+    g = g.copy()
+    drivers = {ir.operands(g, out)[0] for out in ir.outputs(g)}
+    for driver in sorted(d for d in drivers if ir.kind(g, d) == ir.GATE):
+        attrs = g.nodes[driver]
+        ir.set_gate(g, driver, attrs["table"] ^ full_mask(len(attrs["operands"])),
+                    attrs["operands"])
+    return g
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lgn_compile.verify.fuzz",
+        description="Differential fuzzing of every backend on random nets (see `make fuzz`).")
+    parser.add_argument("--cases", type=int, default=10_000, help="random nets to check")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first net")
+    parser.add_argument("--batch", type=int, default=100, help="nets per C build")
+    parser.add_argument("--out", default="build/fuzz",
+                        help="where shrunk counterexamples are saved as model files")
+    args = parser.parse_args(argv)
+    report = run_fuzz(args.cases, args.seed, args.batch, out_dir=args.out,
+                      progress=lambda line: print(line, flush=True))
+    print(f"\n{'path':<22} {'cases':>7}")
+    for path, count in report.paths.items():
+        print(f"{path:<22} {count:>7}")
+    print(f"\n{report.cases} cases (seeds {args.seed}..{args.seed + report.cases - 1}), "
+          f"{len(report.mismatches)} mismatches, {report.seconds:.0f} s")
+    for mismatch in report.mismatches[:20]:
+        print(f"MISMATCH seed {mismatch.seed} {mismatch.path}: {mismatch.detail}")
+    for path in report.counterexamples:
+        print(f"counterexample (shrunk): {path}")
+    return 1 if report.mismatches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
