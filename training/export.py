@@ -16,6 +16,7 @@ from lgn_compile import __version__
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import FORMAT, VERSION, Model, load_model
 
+from .conv import ConvLogicNet, block_from_config
 from .data import ThermometerEncoder
 from .layers import LogicLayer, LogicNet
 
@@ -25,6 +26,9 @@ CREATED_BY = f"lgn-train {__version__}"
 def model_to_dict(net: LogicNet, encoder: ThermometerEncoder | None, meta: dict | None = None,
                   name: str | None = None) -> dict:
     """The model-file dict of `net` (accepted by `lgn_compile.model_file.save_model`).
+
+    The `discrete` section is `net.unrolled()` (a conv net's blocks unrolled into gate
+    layers; `config.arch` then describes the blocks, `config.layers` the unrolled layers).
 
     Args:
         net: the trained net (any device; tensors are copied to the CPU).
@@ -43,18 +47,16 @@ def model_to_dict(net: LogicNet, encoder: ThermometerEncoder | None, meta: dict 
     if encoder is not None and encoder.num_bits != net.num_inputs:
         raise LgnError(f"encoder gives {encoder.num_bits} bits but the net has "
                        f"{net.num_inputs} inputs")
-    layers, operands, tables = [], [], []
-    for layer in net.layers:
-        ops, tabs = layer.discretize()
-        operands.append(ops)
-        tables.append(tabs)
-        layers.append(layer.config())
+    unrolled = net.unrolled()
+    operands, tables, layers = ([entry[i] for entry in unrolled] for i in range(3))
     state_dict = {key: value.detach().cpu().clone() for key, value in net.state_dict().items()}
     if encoder is not None:
         state_dict["encoder.thresholds"] = torch.from_numpy(encoder.thresholds.copy())
     config = {"name": name, "num_inputs": net.num_inputs, "num_classes": net.num_classes,
               "tau": float(net.tau), "layers": layers,
               "encoder": None if encoder is None else encoder.config()}
+    if net.arch_config() is not None:  # a conv net: `layers` are its unrolled layers
+        config["arch"] = net.arch_config()
     return {"format": FORMAT, "version": VERSION, "config": config, "state_dict": state_dict,
             "discrete": {"operands": operands, "tables": tables}, "meta": meta}
 
@@ -96,16 +98,15 @@ def load_checkpoint(path) -> dict:
 
 
 def net_from_config(config: dict, state_dict: dict) -> LogicNet:
-    """The trainable LogicNet a model file (or checkpoint) was exported from: layers rebuilt
-    from `config["layers"]` (as written by `LogicLayer.config`), then `state_dict` loaded
-    (parameters and wiring), e.g. to resume training."""
-    layers, in_dim = [], config["num_inputs"]
-    for i, cfg in enumerate(config["layers"]):
-        options = {k: v for k, v in cfg.items() if k not in ("type", "in_dim", "out_dim")}
-        layers.append(LogicLayer(in_dim, cfg["out_dim"], seed=i, **options))
-        in_dim = cfg["out_dim"]
-    net = LogicNet.from_layers(config["num_inputs"], layers, config["num_classes"],
-                               float(config.get("tau", 1.0)))
+    """The trainable net a model file (or checkpoint) was exported from, e.g. to resume
+    training: a conv net from `config["arch"]`, else a dense net from `config["layers"]`
+    (as written by `LogicLayer.config`); then `state_dict` loaded (parameters and wiring)."""
+    if "arch" in config:
+        net = ConvLogicNet.from_config(config)
+    else:
+        layers = [block_from_config(cfg, seed=i) for i, cfg in enumerate(config["layers"])]
+        net = LogicNet.from_layers(config["num_inputs"], layers, config["num_classes"],
+                                   float(config.get("tau", 1.0)))
     net.load_state_dict({k: v for k, v in state_dict.items() if not k.startswith("encoder.")})
     return net
 

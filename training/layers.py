@@ -111,7 +111,25 @@ def _multilinear(weights: torch.Tensor, operands: list[torch.Tensor]) -> torch.T
     return terms[0].expand(operands[0].shape) if terms[0].dim() == 1 else terms[0]
 
 
-class LogicLayer(nn.Module):
+class GateBlock(nn.Module):
+    """What every block of a net shares (a dense `LogicLayer`, and the conv blocks of
+    `conv.py`): in train mode `forward` is the relaxed (or, with `sampling == "gumbel"`,
+    sampled) block; in eval mode it is the discrete block on bits, as floats.
+
+    A block provides `forward_relaxed(x, sample)`, `forward_discrete(x)`, `out_shape(shape)`
+    and `gate_counts(shape)` (its output shape and unrolled gates for an input shape),
+    `unroll(index_map)` (its model-file layers, see `LogicNet.unrolled`) and `config()`."""
+
+    sampling = "soft"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return self.forward_discrete(x).to(x.dtype if x.dtype.is_floating_point
+                                               else torch.float32)
+        return self.forward_relaxed(x, sample=self.sampling == "gumbel")
+
+
+class LogicLayer(GateBlock):
     """A layer of `out_dim` learned logic gates over the `in_dim` outputs of the layer before.
 
     Args:
@@ -193,35 +211,35 @@ class LogicLayer(nn.Module):
             raise ValueError(f"expected {self.in_dim} inputs, got shape {tuple(x.shape)}")
         return [x.index_select(-1, self.indices[i]) for i in range(self.arity)]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [N, in_dim] -> [N, out_dim]. Training: relaxed (or Gumbel-sampled) gates on
-        values in [0, 1]. Eval mode: the discrete gates on bits (> 0.5 counts as 1)."""
-        if not self.training:
-            return self.forward_discrete(x).to(x.dtype if x.dtype.is_floating_point
-                                               else torch.float32)
-        return self.forward_relaxed(x, sample=self.sampling == "gumbel")
-
     def forward_relaxed(self, x: torch.Tensor, sample: bool = False) -> torch.Tensor:
         """The relaxed gates: expected truth tables, or (sample=True) one hard Gumbel
         sample per neuron with a straight-through gradient."""
+        return self.relaxed_gates(self._operands(x), sample)
+
+    def relaxed_gates(self, operands: list[torch.Tensor], sample: bool = False) -> torch.Tensor:
+        """The relaxed gates on their operands, given as `arity` tensors [..., out_dim]
+        (for callers that lay the operands out themselves, e.g. conv trees)."""
         weights = (self.param.sample(self.logits, self.gumbel_tau) if sample
                    else self.truth_table_weights())
-        return _multilinear(weights, self._operands(x))
+        return _multilinear(weights, operands)
 
     def truth_table_weights(self) -> torch.Tensor:
         """float [out, 2**arity]: each neuron's relaxed truth table w (entry j in [0, 1])."""
         return self.param.weights(self.logits)
 
     def forward_discrete(self, x: torch.Tensor) -> torch.Tensor:
-        """Bits [N, in_dim] (any dtype; > 0.5 is 1) -> uint8 bits [N, out_dim], exactly the
+        """Bits [..., in_dim] (any dtype; > 0.5 is 1) -> uint8 bits [..., out_dim], exactly the
         discretized gates: entry `a + 2b (+ 4c ...)` of each gate's truth table."""
-        bits = x > 0.5 if x.dtype.is_floating_point else x != 0
-        assignment = torch.zeros((x.shape[0], self.out_dim), dtype=torch.int64, device=x.device)
-        for i, operand in enumerate(self._operands(bits)):
-            assignment += operand.to(torch.int64) << i
-        tables = self.discrete_tables().to(x.device)
-        width = tables.shape[1]
-        offsets = torch.arange(self.out_dim, device=x.device) * width
+        return self.discrete_gates(self._operands(x > 0.5 if x.dtype.is_floating_point
+                                                  else x != 0))
+
+    def discrete_gates(self, operands: list[torch.Tensor]) -> torch.Tensor:
+        """The discrete gates on their operand bits, `arity` tensors [..., out_dim]."""
+        assignment = operands[0].to(torch.int64)
+        for i, operand in enumerate(operands[1:], 1):
+            assignment = assignment + (operand.to(torch.int64) << i)
+        tables = self.discrete_tables().to(assignment.device)
+        offsets = torch.arange(self.out_dim, device=assignment.device) * tables.shape[1]
         return tables.reshape(-1)[assignment + offsets]
 
     # discretization -----------------------------------------------------------------------
@@ -235,6 +253,24 @@ class LogicLayer(nn.Module):
         model-file encoding (DESIGN.md)."""
         return (self.indices.t().contiguous().cpu().to(torch.int64),
                 self.discrete_tables().cpu().contiguous())
+
+    def out_shape(self, shape) -> tuple[int]:
+        if tuple(shape) != (self.in_dim,):
+            raise ValueError(f"dense layer reads {self.in_dim} inputs, but {tuple(shape)} "
+                             "come in")
+        return (self.out_dim,)
+
+    def gate_counts(self, shape) -> list[int]:
+        return [self.out_dim]
+
+    def unroll(self, index_map: torch.Tensor) -> tuple[list, torch.Tensor]:
+        """This layer as model-file layers over the net's previous discrete layer:
+        `index_map` gives, for each of this layer's inputs (any shape, flattened in order),
+        its index among that layer's outputs. Returns ([(operands, tables, config)], the
+        index map of this layer's outputs); see `LogicNet.unrolled`."""
+        operands, tables = self.discretize()
+        return ([(index_map.reshape(-1)[operands], tables, self.config())],
+                torch.arange(self.out_dim))
 
     def set_tables(self, tables, operands=None, confidence: float = 10.0) -> None:
         """Make this layer's discrete gates exactly `tables` (uint8 [out, 2**arity]) and,
@@ -330,6 +366,7 @@ class LogicNet(nn.Module):
 
     @property
     def layer_sizes(self) -> list[int]:
+        """Gates per layer of the discrete network (as the model file stores it)."""
         return [layer.out_dim for layer in self.layers]
 
     @property
@@ -340,15 +377,27 @@ class LogicNet(nn.Module):
     def num_gates(self) -> int:
         return sum(self.layer_sizes)
 
+    def arch_config(self) -> dict | None:
+        """The model file's `config.arch` (None: the net is its `config.layers`)."""
+        return None
+
+    def _prepare(self, bits: torch.Tensor) -> torch.Tensor:
+        """Input bits [N, num_inputs] in the layout the first block reads."""
+        return bits
+
+    def _input_map(self) -> torch.Tensor:
+        """Input bit index of each entry of `_prepare`'s layout (for `unrolled`)."""
+        return torch.arange(self.num_inputs)
+
     def forward(self, bits: torch.Tensor) -> torch.Tensor:
-        x = bits if bits.dtype.is_floating_point else bits.to(torch.float32)
+        x = self._prepare(bits if bits.dtype.is_floating_point else bits.to(torch.float32))
         for layer in self.layers:
             x = layer(x)
         return self.group_sum(x)
 
     def forward_relaxed(self, bits: torch.Tensor, sample: bool = False) -> torch.Tensor:
         """Relaxed class scores whatever the mode: expected gates, or Gumbel samples."""
-        x = bits if bits.dtype.is_floating_point else bits.to(torch.float32)
+        x = self._prepare(bits if bits.dtype.is_floating_point else bits.to(torch.float32))
         for layer in self.layers:
             x = layer.forward_relaxed(x, sample=sample)
         return self.group_sum(x)
@@ -374,7 +423,7 @@ class LogicNet(nn.Module):
     @torch.no_grad()
     def discrete_outputs(self, bits) -> torch.Tensor:
         """uint8 [N, last layer width]: the output bits of the discretized network."""
-        x = _as_tensor(bits, self._device())
+        x = self._prepare(_as_tensor(bits, self._device()))
         for layer in self.layers:
             x = layer.forward_discrete(x)
         return x
@@ -390,11 +439,24 @@ class LogicNet(nn.Module):
         return scores if isinstance(bits, torch.Tensor) else scores.cpu().numpy()
 
     def discretize(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per layer (operands int64 [out, arity], tables uint8 [out, 2**arity])."""
-        return [layer.discretize() for layer in self.layers]
+        """Per layer of the discrete network (operands int64 [out, arity], tables uint8
+        [out, 2**arity]), on the CPU."""
+        return [(operands, tables) for operands, tables, _ in self.unrolled()]
+
+    @torch.no_grad()
+    def unrolled(self) -> list[tuple[torch.Tensor, torch.Tensor, dict]]:
+        """The discrete network as the model file stores it: per layer (operands, tables,
+        config entry). Each block unrolls itself over the index map of the outputs of the
+        discrete layers before it (a dense layer is one layer as it is; a conv block is
+        one layer per tree level, every position a gate of its own)."""
+        index_map, layers = self._input_map(), []
+        for block in self.layers:
+            emitted, index_map = block.unroll(index_map)
+            layers += emitted
+        return layers
 
     def _device(self) -> torch.device:
-        return self.layers[0].indices.device
+        return next(self.buffers()).device
 
 
 def _operand_matters(tables: torch.Tensor) -> torch.Tensor:
@@ -414,5 +476,5 @@ def _as_tensor(bits, device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).to(device)
 
 
-__all__ = ["LogicLayer", "GroupSum", "LogicNet", "random_connections", "unique_connections",
+__all__ = ["GateBlock", "LogicLayer", "GroupSum", "LogicNet", "random_connections", "unique_connections",
            "PARAMETRIZATIONS", "CONNECTIONS", "INITS", "IWP_ACTIVATIONS", "SAMPLINGS"]

@@ -136,6 +136,8 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
     total_epochs = math.ceil(total_steps / steps_per_epoch)
     if eval_every is None:
         eval_every = max(1, total_epochs // 5)
+    # about 16M gate activations per evaluation batch (a conv net's gates are unrolled)
+    eval_batch = max(64, min(4096, (1 << 24) // max(net.num_gates, 1)))
 
     net.to(device)
     net.train()
@@ -163,10 +165,11 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
         net.eval()
         x, y = x_train[:train_eval_limit], y_train[:train_eval_limit]
         row = {"epoch": epoch, "step": step, "loss": running_loss,
-               "train_soft": soft_accuracy(net, x, y), "train_discrete": discrete_accuracy(net, x, y)}
+               "train_soft": soft_accuracy(net, x, y, eval_batch),
+               "train_discrete": discrete_accuracy(net, x, y, eval_batch)}
         if has_test:
-            row["test_soft"] = soft_accuracy(net, x_test, y_test)
-            row["test_discrete"] = discrete_accuracy(net, x_test, y_test)
+            row["test_soft"] = soft_accuracy(net, x_test, y_test, eval_batch)
+            row["test_discrete"] = discrete_accuracy(net, x_test, y_test, eval_batch)
         split = "test" if has_test else "train"
         row["gap"] = row[f"{split}_soft"] - row[f"{split}_discrete"]
         row["utilization"] = net.gate_utilization()

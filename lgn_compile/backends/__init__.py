@@ -8,8 +8,8 @@ A backend passes `spell(node)`, how it names an input, constant or gate in its l
 from __future__ import annotations
 
 import importlib.resources
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import jinja2
 import networkx as nx
@@ -41,8 +41,9 @@ def gate_lines(g: nx.DiGraph, spell: Callable[[int], str],
                spell_const: Callable[[int], str]) -> list[GateLine]:
     """Every gate in topological order, its expression written with the backend's spelling."""
     lines = []
+    nodes = ir.node_attrs(g)
     for node in ir.topological_gates(g):
-        attrs = g.nodes[node]
+        attrs = nodes[node]
         ops = attrs["operands"]
         expression = table_expression(attrs["table"], len(ops))
         if expression is None:  # constant table (only left when folding is off)
@@ -55,7 +56,8 @@ def gate_lines(g: nx.DiGraph, spell: Callable[[int], str],
 
 def output_drivers(g: nx.DiGraph, spell: Callable[[int], str]) -> list[str]:
     """The spelled driver of each output bit, by output index (groups are contiguous)."""
-    return [spell(ir.operands(g, out)[0]) for out in ir.outputs(g)]
+    nodes = ir.node_attrs(g)
+    return [spell(nodes[out]["operands"][0]) for out in ir.outputs(g)]
 
 
 def model_summary(g: nx.DiGraph) -> dict:

@@ -10,11 +10,17 @@ a 300-gate one: the compile cost is the array initializers, not the gates.
 Batch kernel: bit-sliced, every slot is one `word` holding one bit of 64 (uint64_t), 256
 or 512 samples (GCC/Clang vector extensions; the width is `<NAME>_WORD_BITS`, chosen by
 `simd`: "auto" picks the widest the compiler targets, the others fix it; compilers
-without vector extensions fall back to uint64_t). Slots are reused once their value is
-dead (liveness per level), so the working set is the widest live cut of the network,
-reported as `<NAME>_NUM_SLOTS`. The class scores come from a carry-save adder counter
-over each group's planes; input packing is an 8x8 byte-bit transpose, the thermometer
-encoder runs in C on raw float features.
+without vector extensions fall back to uint64_t). A value's slot is reused as soon as
+its last reader has run, by that reader's own result (in place: a cache hit), so the
+working set is the widest live cut of the network, reported as `<NAME>_NUM_SLOTS`.
+The batch path is memory-bound: on a 48k-gate net the slots outgrow L1 and every gate
+reads two random slots from L2, so the layout work goes into fewer misses, not fewer
+instructions (straight-line code, wider passes and prefetching measured no faster).
+The class scores come from a carry-save adder counter over each group's non-constant
+planes (constant output bits are summed at compile time), turned into integers by one
+bit-matrix transpose per 64 counter planes; input packing is a byte-test/movemask per
+64 inputs plus a 64x64 bit transpose, done for all lanes of a word at once; the
+thermometer encoder runs in C on raw float features.
 
 One-sample (embedded) API: the same arrays walked by a bit interpreter whose workspace
 is one bit per slot in uint32_t words: no vectors, no floating point, no malloc.
@@ -23,7 +29,7 @@ is one bit per slot in uint32_t words: no vectors, no floating point, no malloc.
 from __future__ import annotations
 
 import heapq
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 
 import networkx as nx
@@ -79,7 +85,7 @@ def _kernels(g: nx.DiGraph, gates: list[int]) -> tuple[list[Kernel], dict[int, i
         if expression is None:  # constant table (only left when folding is off)
             expression = ONES if table & 1 else ZERO
         operands = [f"o{i}" for i in range(arity)]
-        reads = tuple(i for i in range(arity) if "{%d}" % i in expression)
+        reads = tuple(i for i in range(arity) if f"{{{i}}}" in expression)
         by_shape[arity, table] = len(kernels)
         kernels.append(Kernel(len(kernels), arity, table, False, expression.format(*operands),
                               reads))
@@ -104,65 +110,79 @@ class Plan:
     kernels: list[Kernel]
     runs: list[Run]
     const_slots: list[tuple[int, int]]  # (slot, value) to fill before each evaluation
-    output_slots: list[int]
+    groups: list[list[int]]   # per class: slots of its non-constant output bits
+    score_base: list[int]     # per class: how many of its output bits are constant 1
     skipped: int              # gates whose value nothing reads (not evaluated)
 
 
 def plan(g: nx.DiGraph) -> Plan:
     """Order gates by (level, kernel) and give every value a slot, reusing dead ones.
 
-    Inputs start in slots 0..num_inputs-1 and constants after them. A level's gates take
-    the lowest free slots (free before the level starts, so no gate overwrites a value its
-    own level still reads); after the level, slots whose last reader it was are freed.
-    Values that drive outputs are never freed.
+    Inputs take slots 0..num_inputs-1, the constants one slot per value after them. A
+    value's slot is free as soon as its last reader has run, and that reader writes its
+    result in place of it: the slot was just read, so the store hits the cache (with
+    512-bit words a slot is one cache line). Other gates take the lowest free slot.
+    Values that drive outputs are never freed. Constant outputs take no slot: they are
+    counted into the class's score_base at compile time.
     """
     num_inputs = g.graph["num_inputs"]
     level = ir.levels(g)
     drivers = [ir.operands(g, out)[0] for out in ir.outputs(g)]
-    pinned = set(drivers)
+    pinned = {d for d in drivers if g.nodes[d]["kind"] != ir.CONST}
     read = {op for n in ir.nodes_of_kind(g, ir.GATE) for op in ir.operands(g, n)}
     gates = [n for n in ir.topological_gates(g) if n in read or n in pinned]
-    last_read: dict[int, int] = {}
-    for node in gates:
-        for op in ir.operands(g, node):
-            last_read[op] = max(last_read.get(op, 0), level[node])
     kernels, kernel_of = _kernels(g, gates)
     gates.sort(key=lambda n: (level[n], kernel_of[n], n))
+    readers = Counter(op for n in gates for op in ir.operands(g, n))
 
     slot = {i: i for i in range(num_inputs)}
-    consts = sorted(n for n in ir.nodes_of_kind(g, ir.CONST) if n in last_read or n in pinned)
-    const_slots = []
+    consts = sorted(n for n in ir.nodes_of_kind(g, ir.CONST) if n in readers or n in pinned)
+    value_slot: dict[int, int] = {}  # one slot per constant value, however many nodes
     for n in consts:
-        slot[n] = num_inputs + len(const_slots)
-        const_slots.append((slot[n], g.nodes[n]["value"]))
+        slot[n] = value_slot.setdefault(g.nodes[n]["value"], num_inputs + len(value_slot))
+    const_slots = sorted((s, v) for v, s in value_slot.items())
+    keep = pinned | set(consts)  # never freed (constant slots are shared)
     num_slots = num_inputs + len(const_slots)
-    dying: dict[int, list[int]] = defaultdict(list)
-    free: list[int] = []
-    for node in list(slot):
-        if node in pinned:
-            continue
-        if node in last_read:
-            dying[last_read[node]].append(node)
-        else:
-            heapq.heappush(free, slot[node])  # an input nothing reads
+    free = [i for i in range(num_inputs) if readers[i] == 0 and i not in keep]
     runs: list[Run] = []
-    for index, node in enumerate(gates):
-        if free:
+    for node in gates:
+        dead = []
+        for op in ir.operands(g, node):
+            readers[op] -= 1
+            if readers[op] == 0 and op not in keep:
+                dead.append(slot[op])
+        if dead:
+            slot[node] = dead.pop(0)
+        elif free:
             slot[node] = heapq.heappop(free)
         else:
             slot[node], num_slots = num_slots, num_slots + 1
-        if node not in pinned:  # read by later levels, or only by skipped gates
-            dying[last_read.get(node, level[node])].append(node)
+        if readers[node] == 0 and node not in keep:
+            dead.append(slot[node])  # read only by gates that are not evaluated
+        for s in dead:
+            heapq.heappush(free, s)
         if runs and runs[-1].kernel == kernel_of[node] and runs[-1].level == level[node]:
             runs[-1].count += 1
         else:
             runs.append(Run(kernel_of[node], level[node], 1))
-        level_ends = index + 1 == len(gates) or level[gates[index + 1]] != level[node]
-        if level_ends:
-            for dead in dying.pop(level[node], []):
-                heapq.heappush(free, slot[dead])
-    return Plan(gates, slot, max(num_slots, 1), kernels, runs, const_slots,
-                [slot[d] for d in drivers], len(ir.nodes_of_kind(g, ir.GATE)) - len(gates))
+    groups, score_base = _groups(g, drivers, slot)
+    tiles = -(-num_inputs // 64) * 64  # input packing transposes 64-slot tiles in place
+    return Plan(gates, slot, max(num_slots, tiles, 1), kernels, runs, const_slots, groups,
+                score_base, len(ir.nodes_of_kind(g, ir.GATE)) - len(gates))
+
+
+def _groups(g: nx.DiGraph, drivers: list[int],
+            slot: dict[int, int]) -> tuple[list[list[int]], list[int]]:
+    """Per class, the slots of the output bits to count and the constant ones' sum: the
+    passes turn many output bits into constants, and those cost nothing at run time."""
+    size = g.graph["group_size"]
+    groups, base = [], []
+    for c in range(g.graph["num_classes"]):
+        members = drivers[c * size:(c + 1) * size]
+        consts = [g.nodes[d].get("value", 0) for d in members if g.nodes[d]["kind"] == ir.CONST]
+        groups.append([slot[d] for d in members if g.nodes[d]["kind"] != ir.CONST])
+        base.append(sum(consts))
+    return groups, base
 
 
 def _c_array(values: list[int], per_line: int = 24) -> list[str]:
@@ -182,7 +202,7 @@ def emit_c(g: nx.DiGraph, simd: str = "auto") -> dict[str, str]:
     for node in p.gates:
         wiring.append(p.slot[node])
         wiring.extend(p.slot[op] for op in ir.operands(g, node))
-    for run_start, run in zip(_run_starts(p.runs), p.runs):
+    for run_start, run in zip(_starts([run.count for run in p.runs]), p.runs):
         if p.kernels[run.kernel].generic:
             luts.extend(g.nodes[n]["table"] for n in p.gates[run_start:run_start + run.count])
     encoder = g.graph["encoder"]
@@ -190,16 +210,17 @@ def emit_c(g: nx.DiGraph, simd: str = "auto") -> dict[str, str]:
     context = dict(
         s=model_summary(g), version=__version__, name=name, NAME=name.upper(),
         simd=simd, width_conditions=_WIDTH_CONDITIONS[simd],
-        num_outputs=len(p.output_slots), num_slots=p.num_slots, skipped=p.skipped,
+        num_outputs=g.graph["num_classes"] * group_size, num_slots=p.num_slots, skipped=p.skipped,
         slot_type="uint16_t" if p.num_slots <= 0xFFFF else "uint32_t",
         count_bits=max(1, group_size.bit_length()),
         kernels=p.kernels, runs=p.runs, max_arity=max((k.arity for k in p.kernels), default=1),
         wiring=_c_array(wiring), luts=[f"UINT64_C({t})," for t in luts] or ["0,"],
-        num_luts=len(luts), outputs=_c_array(p.output_slots), const_slots=p.const_slots,
+        num_luts=len(luts), outputs=_c_array([s for group in p.groups for s in group] + [0] * 7),
+        group_starts=_c_array(_starts([len(group) for group in p.groups])),
+        score_base=_c_array(p.score_base), const_slots=p.const_slots,
         levels=len({r.level for r in p.runs}),
-        # 64-byte words: the lookup mux tree, the score counter and its copy, a 64x64 tile.
-        batch_stack_bytes=64 * (64 * any(k.generic for k in p.kernels)
-                                + 2 * max(1, group_size.bit_length()) + 8) + 512 + 256,
+        # 64-byte words: the lookup mux tree, the score tile.
+        batch_stack_bytes=64 * (64 * any(k.generic for k in p.kernels) + 64) + 256,
         thresholds=None if encoder is None else
         [[float(t).hex() + "f" for t in row] for row in encoder.thresholds.tolist()],
     )
@@ -207,9 +228,10 @@ def emit_c(g: nx.DiGraph, simd: str = "auto") -> dict[str, str]:
             f"{name}.c": render("c_source.c.j2", **context)}
 
 
-def _run_starts(runs: list[Run]) -> list[int]:
+def _starts(sizes: list[int]) -> list[int]:
+    """Offsets of consecutive runs of the given sizes, and the total at the end."""
     starts, total = [], 0
-    for run in runs:
+    for size in sizes:
         starts.append(total)
-        total += run.count
-    return starts
+        total += size
+    return starts + [total]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+
 import networkx as nx
 
 from lgn_compile import __version__, ir
 from lgn_compile.backends import gate_lines, model_summary, output_drivers, render
 
 
-def _spell(g: nx.DiGraph, node: int) -> str:
-    attrs = g.nodes[node]
+def _spell(nodes: dict[int, dict], node: int) -> str:
+    """How the module names a node (`nodes`: ir.node_attrs of the graph)."""
+    attrs = nodes[node]
     if attrs["kind"] == ir.INPUT:
         return f"x[{attrs['index']}]"
     if attrs["kind"] == ir.CONST:
@@ -19,7 +22,7 @@ def _spell(g: nx.DiGraph, node: int) -> str:
 
 def emit_python(g: nx.DiGraph) -> dict[str, str]:
     """File name -> contents."""
-    spell = lambda node: _spell(g, node)  # noqa: E731
+    spell = functools.partial(_spell, ir.node_attrs(g))
     encoder = g.graph["encoder"]
     source = render(
         "python.py.j2", s=model_summary(g), version=__version__,

@@ -26,6 +26,7 @@ is clean under `verilator --lint-only -Wall`.
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import json
 import re
@@ -138,8 +139,9 @@ def index_width(num_classes: int) -> int:
     return max(1, (num_classes - 1).bit_length())
 
 
-def _spell(g: nx.DiGraph, node: int) -> str:
-    attrs = g.nodes[node]
+def _spell(nodes: dict[int, dict], node: int) -> str:
+    """How the module names a node (`nodes`: ir.node_attrs of the graph)."""
+    attrs = nodes[node]
     if attrs["kind"] == ir.INPUT:
         return f"x[{attrs['index']}]"
     if attrs["kind"] == ir.CONST:
@@ -234,6 +236,8 @@ class _Stager:
 
     def place(self, expression: str, earliest: int) -> tuple[int, str]:
         """(stage, expression with its reads renamed): no earlier than `earliest` nor its reads."""
+        if not self.pipeline:  # combinational: one stage, nothing to delay or rename
+            return 0, expression
         reads = [x or name for x, name in _READ_TOKEN.findall(expression)]
         stage = max([earliest, 0] + [self.stage_of[r] for r in reads if r in self.stage_of])
         return stage, self.rename(expression, stage)
@@ -273,7 +277,7 @@ def layout(g: nx.DiGraph, pipeline: int = 0) -> Design:
     """The module's wires in pipeline stages (one stage when combinational)."""
     num_classes, group_size = g.graph["num_classes"], g.graph["group_size"]
     width, idx_width = score_width(group_size), index_width(num_classes)
-    spell = lambda node: _spell(g, node)  # noqa: E731
+    spell = functools.partial(_spell, ir.node_attrs(g))
     lines = gate_lines(g, spell, _spell_const)
     drivers = output_drivers(g, spell)
     trees = [adder_tree(cls, drivers[cls * group_size:(cls + 1) * group_size])[0]

@@ -28,8 +28,10 @@ def export_blif(g: nx.DiGraph) -> dict[str, str]:
     for node in ir.topological_gates(g):
         attrs = g.nodes[node]
         arity = len(attrs["operands"])
-        lines.append(".names " + " ".join(signal_name(g, op) for op in attrs["operands"])
-                     + f" g{node}")
+        # A constant-0 gate is written without its (ignored) operands: an empty cover over
+        # inputs means 0 in BLIF, but yosys reads it as x, which ABC may then set freely.
+        operands = attrs["operands"] if attrs["table"] else ()
+        lines.append(" ".join([".names", *(signal_name(g, op) for op in operands), f"g{node}"]))
         lines += ["".join(str((j >> i) & 1) for i in range(arity)) + " 1"
                   for j in range(1 << arity) if (attrs["table"] >> j) & 1]
     for out in outputs:

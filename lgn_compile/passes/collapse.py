@@ -26,36 +26,52 @@ def collapse(g: nx.DiGraph) -> tuple[nx.DiGraph, dict]:
             inner_attrs = nodes[inner]
             if inner_attrs["kind"] != ir.GATE:
                 continue
-            ops = attrs["operands"]
-            leaves = tuple(dict.fromkeys(ops[:position] + ops[position + 1:]
-                                         + inner_attrs["operands"]))
+            ops, inner_ops = attrs["operands"], inner_attrs["operands"]
+            others = ops[:position] + ops[position + 1:]
+            leaves = tuple(dict.fromkeys(others + inner_ops))
             if len(leaves) > len(ops) + 1:  # cannot shrink back to the current arity
                 continue
-            shape = tuple(-1 if i == position else leaves.index(op) for i, op in enumerate(ops))
-            inner_shape = tuple(leaves.index(op) for op in inner_attrs["operands"])
-            table = _composite(attrs["table"], shape, position, inner_attrs["table"],
-                               inner_shape, len(leaves))
-            new_table, keep = simplify(table, leaves)
-            if len(keep) <= len(ops):
-                ir.rewrite_gate(g, node, new_table, tuple(leaves[i] for i in keep))
+            if len(leaves) == len(others) + len(inner_ops):  # all distinct, the usual case
+                result = _collapsed_apart(attrs["table"], len(others), position,
+                                          inner_attrs["table"], len(inner_ops))
+            else:
+                result = _collapsed(attrs["table"], tuple(map(leaves.index, others)), position,
+                                    inner_attrs["table"], tuple(map(leaves.index, inner_ops)),
+                                    len(leaves))
+            if result is not None:
+                table, keep = result
+                ir.rewrite_gate(g, node, table, tuple(leaves[i] for i in keep))
                 stats["collapsed_operands"] += 1
                 break  # operands changed: the next sweep looks again
     return g, stats
 
 
 @lru_cache(maxsize=65536)
-def _composite(table: int, shape: tuple, position: int, inner_table: int,
-               inner_shape: tuple, num_leaves: int) -> int:
-    """Table over the leaves of `table(...)` with its operand `position` = `inner_table(...)`.
+def _collapsed_apart(table: int, num_others: int, position: int, inner_table: int,
+                     inner_arity: int) -> tuple[int, tuple[int, ...]] | None:
+    """_collapsed when no leaf repeats: the shapes follow from the arities alone, so the
+    (common) answer is looked up by five ints, without building shape tuples."""
+    return _collapsed(table, tuple(range(num_others)), position, inner_table,
+                      tuple(range(num_others, num_others + inner_arity)),
+                      num_others + inner_arity)
 
-    `shape[i]` / `inner_shape[i]` give the leaf each operand of the outer / inner gate reads
-    (the outer gate's own entry at `position` is ignored).
+
+@lru_cache(maxsize=65536)
+def _collapsed(table: int, shape: tuple, position: int, inner_table: int, inner_shape: tuple,
+               num_leaves: int) -> tuple[int, tuple[int, ...]] | None:
+    """(table, leaves kept) of the gate with its operand `position` replaced by the inner
+    gate's operands, or None if that needs more operands than the gate has now.
+
+    Cached on the shapes alone: a sweep meets the same few table/shape combinations
+    hundreds of thousands of times. `shape` / `inner_shape` give the leaf each of the
+    outer gate's other operands / the inner gate's operands read.
     """
-    result = 0
+    composite = 0
     for j in range(1 << num_leaves):
         inner_index = sum(((j >> leaf) & 1) << i for i, leaf in enumerate(inner_shape))
-        inner_value = (inner_table >> inner_index) & 1
-        index = sum((inner_value if i == position else (j >> leaf) & 1) << i
-                    for i, leaf in enumerate(shape))
-        result |= ((table >> index) & 1) << j
-    return result
+        bits = [(j >> leaf) & 1 for leaf in shape]
+        bits.insert(position, (inner_table >> inner_index) & 1)
+        index = sum(bit << i for i, bit in enumerate(bits))
+        composite |= ((table >> index) & 1) << j
+    new_table, keep = simplify(composite, tuple(range(num_leaves)))
+    return (new_table, keep) if len(keep) <= len(shape) + 1 else None

@@ -8,12 +8,15 @@ from lgn_compile import ir
 
 
 def dead_gates(g: nx.DiGraph) -> tuple[nx.DiGraph, dict]:
-    """One sweep from the outputs down the ids (operands are always earlier than readers)."""
-    live = set()
-    for node, attrs in reversed(list(g.nodes(data=True))):
-        if attrs["kind"] == ir.OUTPUT or node in live:
-            live.update(attrs.get("operands", ()))
-    dead = [n for n, k in g.nodes(data="kind") if k in (ir.GATE, ir.CONST) and n not in live]
-    removed_gates = sum(1 for n in dead if ir.kind(g, n) == ir.GATE)
-    g.remove_nodes_from(dead)
-    return g, {"removed_gates": removed_gates, "removed_constants": len(dead) - removed_gates}
+    """One sweep from the outputs down the ids (operands are always earlier than readers);
+    liveness is a byte per node id, which a million-node sweep reads much faster than a set."""
+    nodes = ir.node_attrs(g)
+    live = bytearray(g.graph["next_id"])
+    for node, attrs in reversed(nodes.items()):
+        if attrs["kind"] == ir.OUTPUT or live[node]:
+            for op in attrs.get("operands", ()):
+                live[op] = 1
+    dead = {kind: [n for n, attrs in nodes.items() if attrs["kind"] == kind and not live[n]]
+            for kind in (ir.GATE, ir.CONST)}
+    g.remove_nodes_from(dead[ir.GATE] + dead[ir.CONST])
+    return g, {"removed_gates": len(dead[ir.GATE]), "removed_constants": len(dead[ir.CONST])}

@@ -19,9 +19,11 @@ that still disagrees on the same path, and saved as a model file.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -248,29 +250,36 @@ def c_modes() -> list[str]:
 
 def run_fuzz(num_cases: int, first_seed: int = 0, batch_size: int = 100,
              simulations: dict[str, int] | None = None, out_dir: str | Path | None = None,
-             progress: Callable[[str], None] = print) -> FuzzReport:
+             progress: Callable[[str], None] = print,
+             simd_modes: list[str] | None = None) -> FuzzReport:
     """Check `num_cases` random nets (seeds first_seed, first_seed+1, ...) on every path.
 
     Each batch of `batch_size` cases is one C build, batches rotating through the SIMD
     modes. `simulations` maps a simulator to how many cases share one simulation
     (default: SIM_BATCH; a build costs seconds, Verilator's ~10 s plus the C++ compile).
+    `simd_modes`: the C modes batches rotate through (default: all this CPU runs; an
+    empty list checks no C, e.g. to spend a run on the simulators).
     Counterexamples are shrunk and saved in `out_dir`.
     """
     simulations = dict(SIM_BATCH if simulations is None else simulations)
-    report, start, modes = FuzzReport(), time.perf_counter(), c_modes()
+    report, start = FuzzReport(), time.perf_counter()
+    modes = c_modes() if simd_modes is None else simd_modes
     pending = {simulator: [] for simulator in simulations}
     last_seed = first_seed + num_cases
-    for number, batch_start in enumerate(range(first_seed, last_seed, batch_size)):
+    for batch_start in range(first_seed, last_seed, batch_size):
         cases = [make_case(seed)
                  for seed in range(batch_start, min(batch_start + batch_size, last_seed))]
-        simd = modes[number % len(modes)]
         with tempfile.TemporaryDirectory(prefix="lgn-fuzz-") as tmp:
             for case in cases:
                 report.mismatches += check_in_process(case, Path(tmp))
-            report.mismatches += check_c(cases, simd, Path(tmp) / "c")
-        for path in ("torch discrete", "IR -O0/-O1/-O2", "python", f"C {simd}", "C one-sample"):
+            if modes:
+                simd = modes[batch_start // batch_size % len(modes)]  # by seed, as chunks
+                report.mismatches += check_c(cases, simd, Path(tmp) / "c")
+                report.count(f"C {simd}", len(cases))
+                report.count("C one-sample", len(cases))
+                report.count("C encoder", sum(case.features is not None for case in cases))
+        for path in ("torch discrete", "IR -O0/-O1/-O2", "python"):
             report.count(path, len(cases))
-        report.count("C encoder", sum(case.features is not None for case in cases))
         report.cases += len(cases)
         for simulator, waiting in pending.items():
             waiting += cases
@@ -286,6 +295,42 @@ def run_fuzz(num_cases: int, first_seed: int = 0, batch_size: int = 100,
             report.counterexamples.append(save_counterexample(mismatch, Path(out_dir)))
     report.seconds = time.perf_counter() - start
     return report
+
+
+def run_fuzz_parallel(num_cases: int, first_seed: int = 0, jobs: int = 2, chunk: int = 200,
+                      batch_size: int = 100, simulations: dict[str, int] | None = None,
+                      out_dir: str | Path | None = None,
+                      progress: Callable[[str], None] = print,
+                      simd_modes: list[str] | None = None) -> FuzzReport:
+    """`run_fuzz` over `jobs` processes: the seeds are cut into chunks of `chunk` cases, each
+    checked by `run_fuzz` in a worker; the reports are merged. Same cases, same checks."""
+    report, start = FuzzReport(), time.perf_counter()
+    last_seed = first_seed + num_cases
+    chunk = max(batch_size, chunk - chunk % batch_size)  # whole batches, as in one run
+    context = multiprocessing.get_context("spawn")  # no fork of a process that ran torch
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = [pool.submit(run_fuzz, min(chunk, last_seed - seed), seed, batch_size,
+                               simulations, out_dir, _quiet, simd_modes)
+                   for seed in range(first_seed, last_seed, chunk)]
+        for future in as_completed(futures):
+            part = future.result()
+            report.cases += part.cases
+            report.mismatches += part.mismatches
+            report.counterexamples += part.counterexamples
+            for path, count in part.paths.items():
+                report.count(path, count)
+            progress(f"fuzz: {report.cases}/{num_cases} cases, {len(report.mismatches)} "
+                     f"mismatches, {time.perf_counter() - start:.0f} s")
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _show(line: str) -> None:
+    print(line, flush=True)
+
+
+def _quiet(line: str) -> None:
+    """A worker's progress: the parent reports per chunk."""
 
 
 def _first_per_seed(mismatches: list[Mismatch]) -> list[Mismatch]:
@@ -334,6 +379,16 @@ def complement_output_gates(g):
     return g
 
 
+def _choices(parser: argparse.ArgumentParser, what: str, text: str, allowed) -> list[str]:
+    """A comma-separated option's names ('none': no names), each one of `allowed`."""
+    names = [] if text == "none" else text.split(",")
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        parser.error(f"unknown or unsupported {what} {unknown[0]!r} (choose from "
+                     f"{', '.join(allowed)}, or none)")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lgn_compile.verify.fuzz",
@@ -343,9 +398,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=100, help="nets per C build")
     parser.add_argument("--out", default="build/fuzz",
                         help="where shrunk counterexamples are saved as model files")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="worker processes (default 1; e.g. the number of cores)")
+    parser.add_argument("--chunk", type=int, default=200,
+                        help="cases per worker task with --jobs (default 200; larger chunks "
+                             "share simulator builds, smaller ones balance the workers)")
+    parser.add_argument("--simulators", default=",".join(SIM_BATCH),
+                        help="comma-separated simulators to run the Verilog under "
+                             f"(default {','.join(SIM_BATCH)}; 'none' checks no Verilog)")
+    parser.add_argument("--simd", default=",".join(c_modes()),
+                        help="comma-separated C --simd modes the batches rotate through "
+                             f"(default: those this CPU runs, {','.join(c_modes())}; 'none' "
+                             "checks no C)")
     args = parser.parse_args(argv)
-    report = run_fuzz(args.cases, args.seed, args.batch, out_dir=args.out,
-                      progress=lambda line: print(line, flush=True))
+    simulators = _choices(parser, "simulator", args.simulators, SIM_BATCH)
+    simd_modes = _choices(parser, "--simd mode", args.simd, c_modes())
+    if min(args.jobs, args.cases, args.chunk, args.batch) < 1:
+        parser.error("--cases, --jobs, --chunk and --batch must be at least 1")
+    simulations = {name: SIM_BATCH[name] for name in simulators}
+    if args.jobs == 1:
+        report = run_fuzz(args.cases, args.seed, args.batch, simulations, args.out, _show,
+                          simd_modes)
+    else:
+        report = run_fuzz_parallel(args.cases, args.seed, args.jobs, args.chunk, args.batch,
+                                   simulations=simulations, out_dir=args.out, progress=_show,
+                                   simd_modes=simd_modes)
     print(f"\n{'path':<22} {'cases':>7}")
     for path, count in report.paths.items():
         print(f"{path:<22} {count:>7}")

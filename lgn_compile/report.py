@@ -1,0 +1,89 @@
+"""The compile report a person reads: report.json's numbers as one self-contained HTML page.
+
+`gate_types(ir)` adds the gate-type histogram to report.json; `render_html(report)` draws
+the page from report.json alone (so it shows exactly what the JSON holds): gates per layer
+before and after the passes, gate types, logic depth, estimated LUTs, pass-by-pass
+counts, and for trained models accuracy and the discretization gap. Bars are plain HTML,
+so the page needs no plotting library and opens anywhere.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import cache
+from pathlib import Path
+
+import networkx as nx
+
+from lgn_compile import ir
+from lgn_compile.backends import render
+from lgn_compile.errors import LgnError
+from lgn_compile.gates import DIFFLOGIC_OP_NAMES, table_to_difflogic_op
+
+_ONE_INPUT = {0b01: "NOT", 0b10: "BUF", 0b00: "FALSE", 0b11: "TRUE"}
+
+
+@cache
+def gate_type(table: int, arity: int) -> str:
+    """A readable name: the 2-input op (difflogic's names), NOT/BUF, or LUT<k>."""
+    if arity == 2:
+        return DIFFLOGIC_OP_NAMES[table_to_difflogic_op(table)]
+    if arity == 1:
+        return _ONE_INPUT[table]
+    return f"LUT{arity}"
+
+
+def gate_types(g: nx.DiGraph) -> dict[str, int]:
+    """How many gates of each type the IR holds."""
+    return dict(Counter(gate_type(attrs["table"], len(attrs["operands"]))
+                        for attrs in ir.node_attrs(g).values() if attrs["kind"] == ir.GATE))
+
+
+def html_path(report_path: str | Path) -> Path:
+    """report.html beside report.json (same name, .html)."""
+    path = Path(report_path).with_suffix(".html")
+    if path == Path(report_path):
+        raise LgnError(f"--report {report_path}: give the JSON file's name (e.g. report.json); "
+                       "the HTML summary is written beside it as .html")
+    return path
+
+
+def estimated_luts(report: dict) -> list[tuple[str, int]]:
+    """(how, LUTs): yosys' FPGA mappings when --synth-report ran, else one LUT6 per logic
+    gate (every gate has at most 6 inputs; the popcount and argmax need LUTs on top)."""
+    synth = report.get("verilog", {}).get("synth", {})
+    found = [(f"{flow} (yosys synth_{flow})", synth[flow]["luts"])
+             for flow in ("xilinx", "ice40") if "luts" in synth.get(flow, {})]
+    return found or [("logic gates, at most one LUT6 each (popcount and argmax not counted)",
+                      report["optimization"]["after"]["gates"])]
+
+
+def _bar_rows(before: dict, after: dict, keys: list[str]) -> list[dict]:
+    """Rows of a two-bar chart in the order of `keys`, widths in percent of the largest."""
+    top = max([*before.values(), *after.values(), 1])
+    return [{"key": k, "before": before.get(k, 0), "after": after.get(k, 0),
+             "before_pct": 100 * before.get(k, 0) / top, "after_pct": 100 * after.get(k, 0) / top}
+            for k in keys]
+
+
+def render_html(report: dict) -> str:
+    """The page for one compile report (the dict written as report.json)."""
+    opt = report["optimization"]
+    accuracy = report["model"].get("meta", {}).get("accuracy") or {}
+    gap = accuracy.get("gap")
+    if gap is None and {"test_soft", "test_discrete"} <= set(accuracy):
+        gap = accuracy["test_soft"] - accuracy["test_discrete"]
+    steps = [("before passes", opt["before"])] + [
+        (f"round {i}: {entry['pass']}", entry["after"])
+        for i, round_log in enumerate(opt["rounds"], 1) for entry in round_log]
+    layers_before, layers_after = opt["before"]["per_layer"], opt["after"]["per_layer"]
+    types_before = report.get("gate_types", {}).get("before", {})
+    types_after = report.get("gate_types", {}).get("after", {})
+    return render("report.html.j2", report=report, opt=opt, steps=steps,
+                  layer_rows=_bar_rows(layers_before, layers_after,
+                                       sorted({**layers_before, **layers_after}, key=int)),
+                  type_rows=_bar_rows(types_before, types_after, sorted(  # most common first
+                      {**types_before, **types_after},
+                      key=lambda t: (-types_after.get(t, 0), -types_before.get(t, 0), t))),
+                  luts=estimated_luts(report), accuracy=accuracy, gap=gap,
+                  verilog=report.get("verilog"))
