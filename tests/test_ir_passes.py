@@ -6,8 +6,14 @@ import pytest
 from lgn_compile import evaluate, gates, ir
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import _validate
-from lgn_compile.passes import (PASSES, PRESETS, initial_ir, optimize_model, parse_pass_list,
-                                run_pipeline)
+from lgn_compile.passes import (
+    PASSES,
+    PRESETS,
+    initial_ir,
+    optimize_model,
+    parse_pass_list,
+    run_pipeline,
+)
 from lgn_compile.passes.bulk import bulk_fold, layer_stats
 from lgn_compile.random_net import fuzz_model_dict, random_input_bits, random_model_dict
 
@@ -260,7 +266,7 @@ def test_optimize_model_folds_in_bulk_only_when_the_pipeline_has_both_passes(see
     bits = input_bits_for(model.num_inputs, seed)
     expected = brute_force_scores(model, bits)
     for names in [*PRESETS.values(), ["const_fold"], ["dead_gates", "strash"]]:
-        graph, bulk_stats = initial_ir(model, names)
+        _, bulk_stats = initial_ir(model, names)
         assert (bulk_stats is not None) == ({"dead_gates", "const_fold"} <= set(names))
         optimized, report = optimize_model(model, names)
         assert np.array_equal(evaluate.scores(optimized, bits), expected)
@@ -311,8 +317,8 @@ def test_abc_pass_is_proven_equivalent_by_yosys():
 def test_blif_covers_read_back_as_truth_tables():
     from lgn_compile.passes.abc import parse_blif
 
-    text = "\n".join([".model t", ".inputs a b", ".outputs o n z k", ".names a b o", "1- 1",
-                      "-1 1", ".names a b n", "11 0", ".names z", ".names k", "1", ".end"])
+    text = ".model t\n.inputs a b\n.outputs o n z k\n.names a b o\n1- 1\n-1 1\n" \
+        ".names a b n\n11 0\n.names z\n.names k\n1\n.end\n"
     covers, outputs = parse_blif(text)
     assert outputs == ["o", "n", "z", "k"]
     assert covers == {"o": (["a", "b"], gates.OR), "n": (["a", "b"], gates.NAND),

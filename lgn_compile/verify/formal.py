@@ -31,7 +31,7 @@ from lgn_compile import ir
 from lgn_compile.backends.verilog import emit_verilog
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import Model
-from lgn_compile.passes import PRESETS, run_pipeline
+from lgn_compile.passes import PRESETS, optimize_model
 from lgn_compile.synth import yosys_executable
 from lgn_compile.verify.simulate import parse_ports
 
@@ -103,6 +103,6 @@ def check_model(model: Model, verilog: str | None = None,
     """Prove `verilog` (default: the model compiled with `pass_names`) equivalent to the
     model's unoptimized translation."""
     if verilog is None:
-        optimized, _ = run_pipeline(ir.from_model(model), pass_names)
+        optimized, _ = optimize_model(model, pass_names)  # as the compiler does
         verilog = emit_verilog(optimized)[f"{model.name}.v"]
     return prove_equivalent(reference_verilog(model), verilog, model.name)

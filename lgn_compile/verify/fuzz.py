@@ -2,10 +2,11 @@
 
 A case is one random net (`random_net.fuzz_model_dict(seed)`) and a batch of input
 vectors. Its reference is the IR evaluator on the unoptimized graph; against it go the
-torch discrete forward, the IR evaluator after each pass preset, the emitted Python, the
-compiled C (batch API in one SIMD mode, the one-sample API, and the C encoder when the
-net has one) and the emitted Verilog under each simulator. The backends render the IR of
-one preset per case (cases rotate through -O0, -O1, -O2).
+torch discrete forward, the IR evaluator after each pass preset (networkx passes alone,
+and the compiler's `optimize_model`), the emitted Python, the compiled C (batch API in one
+SIMD mode, the one-sample API, and the C encoder when the net has one) and the emitted
+Verilog under each simulator. The backends render the compiler's IR of one preset per
+case (cases rotate through -O0, -O1, -O2).
 
 The slow paths are batched: one gcc run builds the C of a whole batch of nets into one
 shared library, and one simulation runs a batch of nets side by side under a wrapper
@@ -38,7 +39,7 @@ from lgn_compile.backends.verilog import emit_verilog
 from lgn_compile.errors import LgnError
 from lgn_compile.gates import full_mask
 from lgn_compile.model_file import Model, model_from_dict, save_model
-from lgn_compile.passes import PRESETS, run_pipeline
+from lgn_compile.passes import PRESETS, optimize_model, run_pipeline
 from lgn_compile.random_net import fuzz_model_dict, shrink
 from lgn_compile.verify import python_module_scores, torch_discrete_scores
 from lgn_compile.verify.c_build import CLibrary, build_shared_library, simd_supported
@@ -110,7 +111,7 @@ def case_from_model(seed: int, model: Model, record: list[int] | None = None) ->
         bits[0], bits[-1] = 0, 1
     graph = ir.from_model(model)
     preset = seed % len(PRESETS)
-    optimized, _ = run_pipeline(graph, PRESETS[preset])
+    optimized, _ = optimize_model(model, PRESETS[preset])  # what lgn-compile renders
     return Case(seed, model, record or [], bits, features, preset, optimized,
                 evaluate.scores(graph, bits))
 
@@ -132,12 +133,15 @@ def compare(case: Case, path: str, scores, classes=None, rows=None) -> Mismatch 
 
 
 def check_in_process(case: Case, scratch: Path) -> list[Mismatch]:
-    """torch discrete forward, the IR after every preset, and the emitted Python module."""
+    """torch discrete forward, the IR after every preset (the networkx passes alone, and
+    the compiler's path, which folds on the layer arrays first), and the emitted Python."""
     graph = ir.from_model(case.model)
     results = [("torch discrete", torch_discrete_scores(case.model, case.bits))]
     for level, names in PRESETS.items():
         optimized, _ = run_pipeline(graph, names)
         results.append((f"IR -O{level}", evaluate.scores(optimized, case.bits)))
+        optimized, _ = optimize_model(case.model, names)
+        results.append((f"IR -O{level} bulk", evaluate.scores(optimized, case.bits)))
     file = scratch / f"{case.name}.py"
     file.write_text(emit_python(case.optimized)[file.name])
     results.append(("python", python_module_scores(file, case.bits)))
