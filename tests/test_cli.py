@@ -8,7 +8,6 @@ import sys
 import zipfile
 
 import numpy as np
-import pytest
 import torch
 
 from lgn_compile import evaluate, ir

@@ -9,7 +9,6 @@ import sys
 
 import pytest
 
-from lgn_compile import ir
 from lgn_compile.backends.verilog import emit_verilog
 from lgn_compile.cli import main
 from lgn_compile.errors import LgnError
