@@ -6,10 +6,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections import Counter
 from pathlib import Path
-
-import numpy as np
 
 from lgn_compile import __version__, ir
 from lgn_compile.backends.c import emit_c
@@ -20,7 +17,7 @@ from lgn_compile.errors import LgnError
 from lgn_compile.exports import EXPORTS
 from lgn_compile.model_file import Model
 from lgn_compile.passes import optimize_model
-from lgn_compile.report import gate_type, gate_types
+from lgn_compile.report import gate_types, layer_gate_types
 
 BACKENDS = {"verilog": emit_verilog, "c": emit_c, "python": emit_python}
 TARGETS = {**BACKENDS, **EXPORTS}  # exports: netlists (BLIF, AIGER, DOT) for other tools
@@ -45,7 +42,7 @@ def compile_model(model: Model, targets: list[str], pass_names: list[str],
                   "meta": model.meta},
         "targets": list(targets),
         "optimization": pass_report,
-        "gate_types": {"before": _layer_gate_types(model), "after": gate_types(optimized)},
+        "gate_types": {"before": layer_gate_types(model), "after": gate_types(optimized)},
     }
     if "verilog" in targets:  # pipeline latency, and yosys figures with synth_report
         report["verilog"] = verilog_report(files[f"{model.name}.v"], model.name, synth_report)
@@ -54,17 +51,6 @@ def compile_model(model: Model, targets: list[str], pass_names: list[str],
     report["files"] = sorted(files)
     files[REPORT_NAME] = json.dumps(report, indent=2, sort_keys=True, default=str) + "\n"
     return files, report
-
-
-def _layer_gate_types(model: Model) -> dict[str, int]:
-    """report.gate_types of ir.from_model(model), counted on the layer arrays: the compiler
-    never builds that unoptimized graph (passes.optimize_model folds before it builds)."""
-    counts: Counter = Counter()
-    for layer in model.layers:
-        tables, how_many = np.unique(ir.table_words(layer.tables), return_counts=True)
-        for table, count in zip(tables.tolist(), how_many.tolist()):
-            counts[gate_type(table, layer.arity)] += count
-    return dict(counts)
 
 
 def write_output_dir(files: dict[str, str | bytes], out_dir: Path, force: bool) -> None:

@@ -1,9 +1,10 @@
 """The compile report a person reads: report.json's numbers as one self-contained HTML page.
 
-`gate_types(ir)` adds the gate-type histogram to report.json; `render_html(report)` draws
-the page from report.json alone (so it shows exactly what the JSON holds): gates per layer
-before and after the passes, gate types, logic depth, estimated LUTs, pass-by-pass
-counts, and for trained models accuracy and the discretization gap. Bars are plain HTML,
+`gate_types(ir)` (and `layer_gate_types(model)` for the unoptimized net) add the gate-type
+histograms to report.json; `render_html(report)` draws the page from report.json alone (so
+it shows exactly what the JSON holds): gates per layer before and after the passes, gate
+types, logic depth, estimated LUTs, pass-by-pass counts, and for trained models accuracy
+and the discretization gap. Bars are plain HTML,
 so the page needs no plotting library and opens anywhere.
 """
 
@@ -14,11 +15,13 @@ from functools import cache
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 
 from lgn_compile import ir
 from lgn_compile.backends import render
 from lgn_compile.errors import LgnError
 from lgn_compile.gates import DIFFLOGIC_OP_NAMES, table_to_difflogic_op
+from lgn_compile.model_file import Model
 
 _ONE_INPUT = {0b01: "NOT", 0b10: "BUF", 0b00: "FALSE", 0b11: "TRUE"}
 
@@ -37,6 +40,17 @@ def gate_types(g: nx.DiGraph) -> dict[str, int]:
     """How many gates of each type the IR holds."""
     return dict(Counter(gate_type(attrs["table"], len(attrs["operands"]))
                         for attrs in ir.node_attrs(g).values() if attrs["kind"] == ir.GATE))
+
+
+def layer_gate_types(model: Model) -> dict[str, int]:
+    """gate_types of ir.from_model(model), counted on the layer arrays: the compiler
+    never builds that unoptimized graph (passes.optimize_model folds before it builds)."""
+    counts: Counter = Counter()
+    for layer in model.layers:
+        tables, how_many = np.unique(ir.table_words(layer.tables), return_counts=True)
+        for table, count in zip(tables.tolist(), how_many.tolist()):
+            counts[gate_type(table, layer.arity)] += count
+    return dict(counts)
 
 
 def html_path(report_path: str | Path) -> Path:
