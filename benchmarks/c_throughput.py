@@ -20,8 +20,14 @@ ops/cycle (ASSUMED_OPS_PER_CYCLE) are Intel's published port counts for a Golden
 Raptor Cove core (Sapphire / Emerald Rapids): 5 scalar 64-bit ALU ops (ports 0, 1, 5, 6,
 10), 3 x 256-bit vector logic ops (ports 0, 1, 5), 2 x 512-bit (ports 0, 5: port 1's
 vector ALU is fused away for 512-bit ops). "% roof" is the gate kernel's rate (the
-timer's gates phase) against it; "% e2e" is end-to-end samples/s against it. Prints a
-table, writes benchmarks/results/c_throughput.json.
+timer's gates phase) against it; "% e2e" is end-to-end samples/s against it.
+
+The memory side of the roofline: "cyc/gate" is the gate phase's cycles per evaluated gate,
+"floor" the same wiring walked with one XOR per gate (same slots, order and runs: the
+loads and stores alone). Where the two agree, the kernels cost nothing beyond moving the
+operands, and the compute roof is out of reach until fewer operands move (on nets of a
+few hundred gates a pass is too short for either figure: the timer's overhead dominates).
+Prints a table, writes benchmarks/results/c_throughput.json.
 
     python benchmarks/c_throughput.py                      # both nets, baseline included
     python benchmarks/c_throughput.py --skip-large-baseline  # no minutes-long gcc run
@@ -84,6 +90,27 @@ static double clock_hz(void)
     return 3.0 * (double)steps / (now() - start) + 0.0 * (double)x;
 }
 
+/* The data movement of the gate loop alone: every gate of the same wiring (same slots,
+ * same order, same runs) computed as an XOR of its first and last operand. */
+static void walk_wiring(lgn_word *restrict w)
+{
+    const lgn_slot *p = NAME_wiring;
+    size_t r, i;
+
+    for (r = 0; r < LGN_NUM_RUNS; ++r) {
+        const size_t n = NAME_runs[r].count, a = NAME_kernels[NAME_runs[r].kernel].arity;
+
+        if (a == 2) {
+            LGN_UNROLL
+            for (i = 0; i < n; ++i, p += 3)
+                w[p[0]] = w[p[1]] ^ w[p[2]];
+        } else {
+            for (i = 0; i < n; ++i, p += a + 1)
+                w[p[0]] = w[p[1]] ^ w[p[a]];
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     const int runs = atoi(argv[1]);
@@ -92,7 +119,7 @@ int main(int argc, char **argv)
     uint32_t *scores = malloc(n * UPPER_NUM_CLASSES * sizeof *scores);
     uint64_t *work = malloc(UPPER_WORK_WORDS * sizeof *work);
     lgn_word *w = lgn_align(work);
-    double pack = 1e9, pass = 1e9, count = 1e9, t0, t1, t2, t3;
+    double pack = 1e9, pass = 1e9, count = 1e9, walk = 1e9, t0, t1, t2, t3;
     uint64_t x = 88172645463325252u;
     size_t i;
     int r;
@@ -112,9 +139,14 @@ int main(int argc, char **argv)
         pack = t1 - t0 < pack ? t1 - t0 : pack;
         pass = t2 - t1 < pass ? t2 - t1 : pass;
         count = t3 - t2 < count ? t3 - t2 : count;
+        t0 = now();
+        walk_wiring(w);
+        t1 = now();
+        walk = t1 - t0 < walk ? t1 - t0 : walk;
     }
-    printf("{\"pack_s\": %g, \"gates_s\": %g, \"count_s\": %g, \"clock_hz\": %g, "
-           "\"word_bits\": %d}\n", pack, pass - count, count, clock_hz(), (int)n);
+    printf("{\"pack_s\": %g, \"gates_s\": %g, \"count_s\": %g, \"walk_s\": %g, "
+           "\"clock_hz\": %g, \"word_bits\": %d}\n", pack, pass - count, count, walk,
+           clock_hz(), (int)n);
     return 0;
 }
 """
@@ -254,6 +286,8 @@ def bench_model(label: str, raw, bits: np.ndarray, repeat: int, baseline: bool,
                      "gate_kernel_samples_per_s": round(gate_rate),
                      "roofline_samples_per_s": round(ceiling),
                      "percent_of_roofline": round(100 * gate_rate / ceiling, 2),
+                     "cycles_per_gate": round(phases["gates_s"] * hz / evaluated, 2),
+                     "floor_cycles_per_gate": round(phases["walk_s"] * hz / evaluated, 2),
                      "percent_end_to_end": round(100 * rate / ceiling, 2)})
     if baseline:
         base = bench_baseline(label, raw, bits, expected, repeat, baseline_timeout, work)
@@ -309,7 +343,7 @@ def digits_graph(model_path: str | None, work: Path):
 def print_table(rows: list[dict]) -> None:
     header = (f"{'model':<9} {'gates':>6} {'eval':>6} {'code':<16} {'simd':<8} {'pass s':>6} "
               f"{'emit s':>6} {'gcc s':>6} {'samples/s':>11} {'x base':>6} "
-              f"{'gates-only/s':>12} {'% roof':>6} {'% e2e':>6}")
+              f"{'gates-only/s':>12} {'% roof':>6} {'% e2e':>6} {'cyc/gate':>8} {'floor':>5}")
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -318,7 +352,8 @@ def print_table(rows: list[dict]) -> None:
               f"{r['simd']:<8} {r.get('passes_s', '-'):>6} {r['emit_s']:>6.2f} "
               f"{r['gcc_s']:>6.2f} {r['samples_per_s']:>11,} {r.get('x_baseline', ''):>6} "
               f"{'-' if kernel is None else f'{kernel:,}':>12} "
-              f"{r.get('percent_of_roofline', '-'):>6} {r['percent_end_to_end']:>6}")
+              f"{r.get('percent_of_roofline', '-'):>6} {r['percent_end_to_end']:>6} "
+              f"{r.get('cycles_per_gate', '-'):>8} {r.get('floor_cycles_per_gate', '-'):>5}")
 
 
 def main() -> None:
