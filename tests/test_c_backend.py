@@ -255,6 +255,21 @@ def test_constant_and_wire_outputs(tmp_path):
     assert ir.stats(g)["gates"] == 0  # everything folded: outputs read x and constants only
 
 
+def test_every_output_constant_in_every_mode(tmp_path):
+    """No output bit left to count at run time: the scores are the compile-time bases
+    (and the inlined counter's reads of the padded output table stay in bounds)."""
+    import torch
+
+    raw = random_model_dict(30, num_inputs=9, layer_sizes=(20, 12), num_classes=3)
+    raw["discrete"]["tables"][1][:] = torch.tensor([1, 1, 1, 1], dtype=torch.uint8)
+    raw["discrete"]["tables"][1][::3] = torch.tensor([0, 0, 0, 0], dtype=torch.uint8)
+    graph = run_pipeline(ir.from_model(_validate(raw)), OPT)[0]
+    assert not any(plan(graph).groups)
+    bits = random_input_bits(30, 70, 9)
+    for simd in RUNNABLE_SIMD:
+        assert_matches_reference(build(graph, tmp_path / simd, simd), graph, bits, simd)
+
+
 def test_partly_constant_classes(tmp_path):
     """Classes whose output bits are partly constant (counted at compile time, the rest at
     run time), over several passes of samples, in every mode and the one-sample path."""

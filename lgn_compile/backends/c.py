@@ -215,7 +215,7 @@ def emit_c(g: nx.DiGraph, simd: str = "auto") -> dict[str, str]:
         count_bits=max(1, group_size.bit_length()),
         kernels=p.kernels, runs=p.runs, max_arity=max((k.arity for k in p.kernels), default=1),
         wiring=_c_array(wiring), luts=[f"UINT64_C({t})," for t in luts] or ["0,"],
-        num_luts=len(luts), outputs=_c_array([s for group in p.groups for s in group] + [0] * 15),
+        num_luts=len(luts), outputs=_c_array([s for group in p.groups for s in group] + [0] * 16),
         group_starts=_c_array(_starts([len(group) for group in p.groups])),
         score_base=_c_array(p.score_base), const_slots=p.const_slots,
         levels=len({r.level for r in p.runs}),
