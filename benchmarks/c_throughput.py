@@ -8,7 +8,9 @@ difflogic writes it (one C statement per gate on a 64-bit word in one function, 
 per-bit packing loop, GroupSum with a ripple counter per class), built by the same gcc
 -O2 (which folds the constant and wire gates itself). Both run from the same input (one
 byte per input bit, row per sample) to class scores, checked equal to the Python
-reference, timed by CPU time (best of --repeat) on buffers allocated once.
+reference, timed by CPU time on buffers allocated once: best of --repeat calls, best of
+--rounds rounds that take every code in turn (this machine's speed wanders by 2x over
+minutes; interleaving keeps the ratios honest).
 
 A C timer (#including the emitted source) splits one pass of WORD_BITS samples into input
 packing, gates and popcount head, and measures the clock with a chain of dependent
@@ -119,7 +121,7 @@ int main(int argc, char **argv)
     uint32_t *scores = malloc(n * UPPER_NUM_CLASSES * sizeof *scores);
     uint64_t *work = malloc(UPPER_WORK_WORDS * sizeof *work);
     lgn_word *w = lgn_align(work);
-    double pack = 1e9, pass = 1e9, count = 1e9, walk = 1e9, t0, t1, t2, t3;
+    double pack = 1e9, gates = 1e9, count = 1e9, walk = 1e9, t0, t1, t2, t3;
     uint64_t x = 88172645463325252u;
     size_t i;
     int r;
@@ -132,12 +134,12 @@ int main(int argc, char **argv)
         t0 = now();
         NAME_pack(bits, n, w);
         t1 = now();
-        NAME_pass(w, n, scores);
+        NAME_gates(w);
         t2 = now();
         NAME_count(w, n, scores);
         t3 = now();
         pack = t1 - t0 < pack ? t1 - t0 : pack;
-        pass = t2 - t1 < pass ? t2 - t1 : pass;
+        gates = t2 - t1 < gates ? t2 - t1 : gates;
         count = t3 - t2 < count ? t3 - t2 : count;
         t0 = now();
         walk_wiring(w);
@@ -145,15 +147,15 @@ int main(int argc, char **argv)
         walk = t1 - t0 < walk ? t1 - t0 : walk;
     }
     printf("{\"pack_s\": %g, \"gates_s\": %g, \"count_s\": %g, \"walk_s\": %g, "
-           "\"clock_hz\": %g, \"word_bits\": %d}\n", pack, pass - count, count, walk,
-           clock_hz(), (int)n);
+           "\"cycle_s\": %g, \"word_bits\": %d}\n", pack, gates, count, walk,
+           1.0 / clock_hz(), (int)n);
     return 0;
 }
 """
 
 
 def phase_times(c_file: Path, name: str, simd: str, runs: int) -> dict:
-    """Per-phase seconds of one pass and the measured clock (the PHASE_TIMER program)."""
+    """Per-phase seconds of one pass and the measured clock period (the PHASE_TIMER program)."""
     timer = c_file.parent / "phase_timer.c"
     timer.write_text(PHASE_TIMER.replace("NAME", name).replace("UPPER", name.upper()))
     exe = c_file.parent / "phase_timer"
@@ -242,12 +244,47 @@ def best_cpu_seconds(run, repeat: int) -> float:
     return best
 
 
+def interleaved_best(measure: dict, rounds: int) -> dict:
+    """key -> the smallest of each figure `measure[key]()` returned over `rounds` rounds that
+    take every key in turn: on a shared machine the slow spells hit all codes alike, so
+    their ratios hold even when the absolute figures wander."""
+    best: dict = {}
+    for _ in range(rounds):
+        for key, run in measure.items():
+            figures = run()
+            best[key] = {k: min(v, best.get(key, {}).get(k, v)) for k, v in figures.items()}
+    return best
+
+
 def roofline(simd: str, hz: float, gates: int) -> float:
     """Samples/s if every evaluated gate took one bitwise op at the assumed issue rate."""
     return ASSUMED_OPS_PER_CYCLE[simd] * LANES[simd] * hz / max(gates, 1)
 
 
-def bench_model(label: str, raw, bits: np.ndarray, repeat: int, baseline: bool,
+def build_mode(label: str, g, simd: str, bits: np.ndarray, expected: np.ndarray,
+               work: Path) -> tuple[dict, CLibrary, Path]:
+    """Emit and build one --simd mode, check it against the reference: (row, library, .c)."""
+    start = time.perf_counter()
+    files = emit_c(g, simd=simd)
+    emit_s = time.perf_counter() - start
+    directory = work / f"{label}-{simd}"
+    directory.mkdir()
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    name = g.graph["name"]
+    start = time.perf_counter()
+    so = build_shared_library(directory / f"{name}.c", directory / f"lib{name}.so", simd=simd)
+    gcc_s = time.perf_counter() - start
+    library = CLibrary(so, name, g.graph["num_inputs"], g.graph["num_classes"])
+    assert np.array_equal(library.scores(bits), expected), f"{label} {simd} disagrees"
+    assert all(np.array_equal(library.classify(row)[1], want)
+               for row, want in zip(bits[:50], expected[:50])), f"{label} {simd} one-sample"
+    row = {"model": label, "code": "lgn-compile", "simd": simd,
+           "emit_s": round(emit_s, 3), "gcc_s": round(gcc_s, 2)}
+    return row, library, directory / f"{name}.c"
+
+
+def bench_model(label: str, raw, bits: np.ndarray, repeat: int, rounds: int, baseline: bool,
                 baseline_timeout: float, work: Path) -> list[dict]:
     """Rows of the table for one network: each runnable --simd mode, then the baseline."""
     start = time.perf_counter()
@@ -255,54 +292,48 @@ def bench_model(label: str, raw, bits: np.ndarray, repeat: int, baseline: bool,
     passes_s = time.perf_counter() - start
     expected = evaluate.scores(raw, bits)
     evaluated = len(plan(g).gates)
-    rows = []
+    name = g.graph["name"]
+    rows, runs, phases = {}, {}, {}
     for simd in [m for m in SIMD_MODES if m != "auto" and simd_supported(m)]:
-        start = time.perf_counter()
-        files = emit_c(g, simd=simd)
-        emit_s = time.perf_counter() - start
-        directory = work / f"{label}-{simd}"
-        directory.mkdir()
-        for name, text in files.items():
-            (directory / name).write_text(text)
-        name = g.graph["name"]
-        start = time.perf_counter()
-        so = build_shared_library(directory / f"{name}.c", directory / f"lib{name}.so", simd=simd)
-        gcc_s = time.perf_counter() - start
-        library = CLibrary(so, name, g.graph["num_inputs"], g.graph["num_classes"])
-        assert np.array_equal(library.scores(bits), expected), f"{label} {simd} disagrees"
-        assert all(np.array_equal(library.classify(row)[1], want)
-                   for row, want in zip(bits[:50], expected[:50])), f"{label} {simd} one-sample"
-        rate = len(bits) / best_cpu_seconds(library.batch_runner(bits), repeat)
-        phases = phase_times(directory / f"{name}.c", name, simd, 20 * repeat)
-        hz = phases["clock_hz"]
-        gate_rate = phases["word_bits"] / phases["gates_s"]
-        ceiling = roofline(simd, hz, evaluated)
-        rows.append({"model": label, "gates": ir.stats(raw)["gates"], "evaluated": evaluated,
-                     "code": "lgn-compile", "simd": simd, "passes_s": round(passes_s, 2),
-                     "emit_s": round(emit_s, 3), "gcc_s": round(gcc_s, 2),
-                     "samples_per_s": round(rate), "clock_mhz": round(hz / 1e6),
-                     "pass_us": {k[:-2]: round(phases[k] * 1e6, 2)
-                                 for k in ("pack_s", "gates_s", "count_s")},
-                     "gate_kernel_samples_per_s": round(gate_rate),
-                     "roofline_samples_per_s": round(ceiling),
-                     "percent_of_roofline": round(100 * gate_rate / ceiling, 2),
-                     "cycles_per_gate": round(phases["gates_s"] * hz / evaluated, 2),
-                     "floor_cycles_per_gate": round(phases["walk_s"] * hz / evaluated, 2),
-                     "percent_end_to_end": round(100 * rate / ceiling, 2)})
+        rows[simd], library, c_file = build_mode(label, g, simd, bits, expected, work)
+        rows[simd]["passes_s"] = round(passes_s, 2)
+        runs[simd] = library.batch_runner(bits)
+        phases[simd] = (lambda c_file=c_file, simd=simd:
+                        phase_times(c_file, name, simd, 20 * repeat))
     if baseline:
-        base = bench_baseline(label, raw, bits, expected, repeat, baseline_timeout, work)
-        hz = rows[0]["clock_mhz"] * 1e6
-        base.update(gates=ir.stats(raw)["gates"], evaluated=evaluated,
-                    roofline_samples_per_s=round(roofline("baseline", hz, evaluated)),
+        rows["baseline"], runs["baseline"] = build_baseline(label, raw, bits, expected,
+                                                            baseline_timeout, work)
+    seconds = interleaved_best({key: (lambda run=run: {"s": best_cpu_seconds(run, repeat)})
+                                for key, run in runs.items()}, rounds)
+    phases = interleaved_best(phases, rounds)
+    for key, row in rows.items():
+        row.update(gates=ir.stats(raw)["gates"], evaluated=evaluated,
+                   samples_per_s=round(len(bits) / seconds[key]["s"]))
+    hz = 1 / min(phase["cycle_s"] for phase in phases.values())  # the fastest clock seen
+    for simd, phase in phases.items():
+        gate_rate = phase["word_bits"] / phase["gates_s"]
+        ceiling = roofline(simd, hz, evaluated)
+        rows[simd].update({
+            "clock_mhz": round(hz / 1e6),
+            "pass_us": {k[:-2]: round(phase[k] * 1e6, 2) for k in ("pack_s", "gates_s", "count_s")},
+            "gate_kernel_samples_per_s": round(gate_rate),
+            "roofline_samples_per_s": round(ceiling),
+            "percent_of_roofline": round(100 * gate_rate / ceiling, 2),
+            "cycles_per_gate": round(phase["gates_s"] * hz / evaluated, 2),
+            "floor_cycles_per_gate": round(phase["walk_s"] * hz / evaluated, 2),
+            "percent_end_to_end": round(100 * rows[simd]["samples_per_s"] / ceiling, 2)})
+    if baseline:
+        base = rows["baseline"]
+        base.update(roofline_samples_per_s=round(roofline("baseline", hz, evaluated)),
                     percent_end_to_end=round(100 * base["samples_per_s"]
                                              / roofline("baseline", hz, evaluated), 2))
-        for r in rows:
-            r["x_baseline"] = round(r["samples_per_s"] / base["samples_per_s"], 2)
-        rows.append(base)
-    return rows
+        for simd in phases:
+            rows[simd]["x_baseline"] = round(rows[simd]["samples_per_s"] / base["samples_per_s"], 2)
+    return list(rows.values())
 
 
-def bench_baseline(label, g, bits, expected, repeat, timeout, work: Path) -> dict:
+def build_baseline(label, g, bits, expected, timeout, work: Path) -> tuple[dict, object]:
+    """The difflogic-style C built and checked: (row, a function running the whole batch)."""
     start = time.perf_counter()
     source = difflogic_c(g)
     emit_s = time.perf_counter() - start
@@ -325,10 +356,8 @@ def bench_baseline(label, g, bits, expected, repeat, timeout, work: Path) -> dic
 
     run()
     assert np.array_equal(out[:len(bits)], expected), f"{label} baseline disagrees"
-    seconds = best_cpu_seconds(run, repeat)
     return {"model": label, "code": "difflogic-style", "simd": "baseline",
-            "emit_s": round(emit_s, 3), "gcc_s": round(gcc_s, 2),
-            "samples_per_s": round(len(bits) / seconds)}
+            "emit_s": round(emit_s, 3), "gcc_s": round(gcc_s, 2)}, run
 
 
 def digits_graph(model_path: str | None, work: Path):
@@ -361,6 +390,8 @@ def main() -> None:
     parser.add_argument("--digits-model", help="a trained digits model.pt (default: train one)")
     parser.add_argument("--samples", type=int, default=8192)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds over all codes in turn; each figure is its best round")
     parser.add_argument("--skip-large-baseline", action="store_true",
                         help="no difflogic-style build of the 48k-gate net (minutes of gcc)")
     parser.add_argument("--baseline-timeout", type=float, default=3600)
@@ -371,11 +402,12 @@ def main() -> None:
         digits = digits_graph(args.digits_model, work)
         rows += bench_model("digits", digits, random_input_bits(1, args.samples,
                                                                 digits.graph["num_inputs"]),
-                            args.repeat, True, args.baseline_timeout, work)
+                            args.repeat, args.rounds, True, args.baseline_timeout, work)
         mnist = ir.from_model(_validate(random_model_dict(
             0, num_inputs=784, layer_sizes=(8000,) * 6, num_classes=10, name="mnist48k")))
         rows += bench_model("mnist48k", mnist, random_input_bits(2, args.samples, 784),
-                            args.repeat, not args.skip_large_baseline, args.baseline_timeout,
+                            args.repeat, args.rounds, not args.skip_large_baseline,
+                            args.baseline_timeout,
                             work)
     print(f"clock (measured) {rows[0]['clock_mhz']} MHz; roofline ops/cycle assumed: "
           f"{ASSUMED_OPS_PER_CYCLE}; gates: the net's, eval: evaluated after -O2 passes")
