@@ -20,7 +20,7 @@ Roofline: gates evaluated/s = bitwise ops/cycle x lanes x clock, one op per gate
 the gates the C evaluates (after the -O2 passes; unread gates skipped). The assumed
 ops/cycle (ASSUMED_OPS_PER_CYCLE) are Intel's published port counts for a Golden Cove /
 Raptor Cove core (Sapphire / Emerald Rapids): 5 scalar 64-bit ALU ops (ports 0, 1, 5, 6,
-10), 3 x 256-bit vector logic ops (ports 0, 1, 5), 2 x 512-bit (ports 0, 5: port 1's
+10), 3 x 128- or 256-bit vector logic ops (ports 0, 1, 5), 2 x 512-bit (ports 0, 5: port 1's
 vector ALU is fused away for 512-bit ops). "% roof" is the gate kernel's rate (the
 timer's gates phase) against it; "% e2e" is end-to-end samples/s against it.
 
@@ -63,8 +63,8 @@ from lgn_compile.verify.c_build import (
 
 RESULTS = Path(__file__).resolve().parent / "results" / "c_throughput.json"
 ROOT = Path(__file__).resolve().parents[1]
-ASSUMED_OPS_PER_CYCLE = {"u64": 5, "avx2": 3, "avx512": 2, "baseline": 5}
-LANES = {"u64": 64, "avx2": 256, "avx512": 512, "baseline": 64}
+ASSUMED_OPS_PER_CYCLE = {"u64": 5, "v128": 3, "avx2": 3, "avx512": 2, "baseline": 5}
+LANES = {"u64": 64, "v128": 128, "avx2": 256, "avx512": 512, "baseline": 64}
 
 # Times one pass of NAME_WORD_BITS samples by phase (best of argv[1] runs) and the clock.
 PHASE_TIMER = r"""

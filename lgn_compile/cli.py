@@ -20,6 +20,8 @@ from lgn_compile import __version__
 from lgn_compile.errors import LgnError, OneLineParser, run_command
 
 TARGET_CHOICES = ("verilog", "c", "python", "all", "blif", "aiger", "dot")
+# backends.c.SIMD_MODES, spelled out so that building the parser imports no backend.
+SIMD_CHOICES = ("auto", "u64", "v128", "avx2", "avx512")
 
 
 def _compile_parser() -> argparse.ArgumentParser:
@@ -50,9 +52,10 @@ def _compile_parser() -> argparse.ArgumentParser:
                    help="also write the compile report (report.json) to PATH, and a "
                         "summary page to read (gates per layer, gate types, depth, LUTs, "
                         "accuracy) beside it as PATH with .html")
-    p.add_argument("--simd", choices=("auto", "u64", "avx2", "avx512"), default="auto",
-                   help="C word width: 64-bit words, AVX2 (256) or AVX-512 (512) vectors, or "
-                        "auto (the widest the compiling machine supports; default)")
+    p.add_argument("--simd", choices=SIMD_CHOICES, default="auto",
+                   help="C word width: 64-bit words, 128-bit (SSE2/NEON), AVX2 (256) or "
+                        "AVX-512 (512) vectors, or auto (the widest the compiling machine "
+                        "supports; default)")
     p.add_argument("--build", action="store_true",
                    help="with the C target, also build lib<name>.so in the output directory "
                         "(gcc -O2, flags for --simd)")

@@ -3,6 +3,7 @@ for every --simd mode, the one-sample API, the C encoder, trained and random net
 
 from __future__ import annotations
 
+import platform
 import re
 import shutil
 import subprocess
@@ -423,6 +424,23 @@ def test_cli_build_writes_library(tmp_path, trained_path, trained_model):
     bits = random_input_bits(3, 100, trained_model.num_inputs)
     assert np.array_equal(library.scores(bits), evaluate.scores(graph, bits))
     assert "&& (0)" in (out / f"{name}.h").read_text()  # --simd u64: no vector widths
+
+
+def test_cli_offers_every_simd_mode():
+    from lgn_compile.cli import SIMD_CHOICES
+
+    assert SIMD_CHOICES == SIMD_MODES
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64", "aarch64", "arm64"),
+                    reason="128-bit words need SSE2 or NEON")
+def test_v128_builds_128_bit_words_without_arch_flags(tmp_path):
+    """--simd v128 needs no -m flags on x86-64 (SSE2) or ARM64 (NEON): the build's work
+    buffer is two 64-bit words per slot."""
+    graph = make_graph(seed=31, num_inputs=20, layer_sizes=(40, 30), num_classes=3)
+    library = build(graph, tmp_path, "v128")
+    assert library._work_words == plan(graph).num_slots * 2 + 7
+    assert_matches_reference(library, graph, random_input_bits(31, 300, 20), "v128")
 
 
 def test_build_errors_are_lgn_errors(tmp_path, monkeypatch):

@@ -7,9 +7,9 @@ operand slots of every gate, the run of gates per kernel, the output slots) and 
 small loop per kernel inside a switch, so gcc compiles a 48,000-gate network as fast as
 a 300-gate one: the compile cost is the array initializers, not the gates.
 
-Batch kernel: bit-sliced, every slot is one `word` holding one bit of 64 (uint64_t), 256
-or 512 samples (GCC/Clang vector extensions; the width is `<NAME>_WORD_BITS`, chosen by
-`simd`: "auto" picks the widest the compiler targets, the others fix it; compilers
+Batch kernel: bit-sliced, every slot is one `word` holding one bit of 64 (uint64_t), 128,
+256 or 512 samples (GCC/Clang vector extensions; the width is `<NAME>_WORD_BITS`, chosen
+by `simd`: "auto" picks the widest the compiler targets, the others fix it; compilers
 without vector extensions fall back to uint64_t). A value's slot is reused as soon as
 its last reader has run, by that reader's own result (in place: a cache hit), so the
 working set is the widest live cut of the network, reported as `<NAME>_NUM_SLOTS`.
@@ -38,13 +38,17 @@ from lgn_compile import __version__, ir
 from lgn_compile.backends import model_summary, render
 from lgn_compile.gates import table_expression
 
-SIMD_MODES = ("auto", "u64", "avx2", "avx512")
-# (512-bit condition, 256-bit condition) as C preprocessor expressions, per --simd mode.
+SIMD_MODES = ("auto", "u64", "v128", "avx2", "avx512")
+# (512-, 256-, 128-bit condition) as C preprocessor expressions, per --simd mode. 128-bit
+# words are SSE2 on x86-64 and NEON on ARM: both baselines of their 64-bit ABIs, so a build
+# without -march flags still gets them.
 _WIDTH_CONDITIONS = {
-    "auto": ("defined(__AVX512F__)", "defined(__AVX2__)"),
-    "u64": ("0", "0"),
-    "avx2": ("0", "1"),
-    "avx512": ("1", "0"),
+    "auto": ("defined(__AVX512F__)", "defined(__AVX2__)",
+             "defined(__SSE2__) || defined(__ARM_NEON)"),
+    "u64": ("0", "0", "0"),
+    "v128": ("0", "0", "1"),
+    "avx2": ("0", "1", "0"),
+    "avx512": ("1", "0", "0"),
 }
 MIN_WIDE_KERNEL_GATES = 16  # a wider table gets its own loop when this many gates use it
 MAX_WIDE_KERNELS = 32       # ... for at most this many tables (bounded code size)

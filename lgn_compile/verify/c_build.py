@@ -22,7 +22,7 @@ from lgn_compile.errors import LgnError
 CC = "gcc"
 CFLAGS = ("-O2", "-std=c99", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
 # gcc flags per --simd mode: auto targets this machine, the others its instruction set.
-SIMD_CFLAGS = {"auto": ("-march=native",), "u64": (), "avx2": ("-mavx2",),
+SIMD_CFLAGS = {"auto": ("-march=native",), "u64": (), "v128": (), "avx2": ("-mavx2",),
                "avx512": ("-mavx512f", "-mavx512bw")}
 
 

@@ -33,7 +33,7 @@ import networkx as nx
 import numpy as np
 
 from lgn_compile import evaluate, ir
-from lgn_compile.backends.c import emit_c
+from lgn_compile.backends.c import SIMD_MODES, emit_c
 from lgn_compile.backends.python import emit_python
 from lgn_compile.backends.verilog import emit_verilog
 from lgn_compile.errors import LgnError
@@ -249,7 +249,7 @@ def check_verilog(cases: list[Case], simulator: str, build_dir: Path) -> list[Mi
 
 def c_modes() -> list[str]:
     """The C --simd modes this machine can run."""
-    return [mode for mode in ("u64", "avx2", "avx512", "auto") if simd_supported(mode)]
+    return [mode for mode in SIMD_MODES if simd_supported(mode)]
 
 
 def run_fuzz(num_cases: int, first_seed: int = 0, batch_size: int = 100,
