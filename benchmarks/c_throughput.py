@@ -8,7 +8,8 @@ difflogic writes it (one C statement per gate on a 64-bit word in one function, 
 per-bit packing loop, GroupSum with a ripple counter per class), built by the same gcc
 -O2 (which folds the constant and wire gates itself). Both run from the same input (one
 byte per input bit, row per sample) to class scores, checked equal to the Python
-reference, timed by CPU time on buffers allocated once: best of --repeat calls, best of
+reference, timed by CPU time on buffers allocated once (lgn-compile's C also from packed
+bits, `<name>_scores_packed`: "packed in/s"): best of --repeat calls, best of
 --rounds rounds that take every code in turn (this machine's speed wanders by 2x over
 minutes; interleaving keeps the ratios honest).
 
@@ -132,7 +133,7 @@ int main(int argc, char **argv)
     }
     for (r = 0; r < runs; ++r) {
         t0 = now();
-        NAME_pack(bits, n, w);
+        NAME_pack(bits, 0, n, w);
         t1 = now();
         NAME_gates(w);
         t2 = now();
@@ -261,6 +262,11 @@ def roofline(simd: str, hz: float, gates: int) -> float:
     return ASSUMED_OPS_PER_CYCLE[simd] * LANES[simd] * hz / max(gates, 1)
 
 
+def pack_bits(bits: np.ndarray) -> np.ndarray:
+    """The batch as `<name>_scores_packed` takes it: input i at bit i % 8 of byte i / 8."""
+    return np.packbits(bits, axis=1, bitorder="little")
+
+
 def build_mode(label: str, g, simd: str, bits: np.ndarray, expected: np.ndarray,
                work: Path) -> tuple[dict, CLibrary, Path]:
     """Emit and build one --simd mode, check it against the reference: (row, library, .c)."""
@@ -277,6 +283,8 @@ def build_mode(label: str, g, simd: str, bits: np.ndarray, expected: np.ndarray,
     gcc_s = time.perf_counter() - start
     library = CLibrary(so, name, g.graph["num_inputs"], g.graph["num_classes"])
     assert np.array_equal(library.scores(bits), expected), f"{label} {simd} disagrees"
+    assert np.array_equal(library.scores(pack_bits(bits), packed=True), expected), \
+        f"{label} {simd} packed input disagrees"
     assert all(np.array_equal(library.classify(row)[1], want)
                for row, want in zip(bits[:50], expected[:50])), f"{label} {simd} one-sample"
     row = {"model": label, "code": "lgn-compile", "simd": simd,
@@ -298,6 +306,7 @@ def bench_model(label: str, raw, bits: np.ndarray, repeat: int, rounds: int, bas
         rows[simd], library, c_file = build_mode(label, g, simd, bits, expected, work)
         rows[simd]["passes_s"] = round(passes_s, 2)
         runs[simd] = library.batch_runner(bits)
+        runs[f"{simd} packed"] = library.batch_runner(pack_bits(bits), packed=True)
         phases[simd] = (lambda c_file=c_file, simd=simd:
                         phase_times(c_file, name, simd, 20 * repeat))
     if baseline:
@@ -309,6 +318,8 @@ def bench_model(label: str, raw, bits: np.ndarray, repeat: int, rounds: int, bas
     for key, row in rows.items():
         row.update(gates=ir.stats(raw)["gates"], evaluated=evaluated,
                    samples_per_s=round(len(bits) / seconds[key]["s"]))
+        if f"{key} packed" in seconds:
+            row["packed_samples_per_s"] = round(len(bits) / seconds[f"{key} packed"]["s"])
     hz = 1 / min(phase["cycle_s"] for phase in phases.values())  # the fastest clock seen
     for simd, phase in phases.items():
         gate_rate = phase["word_bits"] / phase["gates_s"]
@@ -372,14 +383,16 @@ def digits_graph(model_path: str | None, work: Path):
 def print_table(rows: list[dict]) -> None:
     header = (f"{'model':<9} {'gates':>6} {'eval':>6} {'code':<16} {'simd':<8} {'pass s':>6} "
               f"{'emit s':>6} {'gcc s':>6} {'samples/s':>11} {'x base':>6} "
-              f"{'gates-only/s':>12} {'% roof':>6} {'% e2e':>6} {'cyc/gate':>8} {'floor':>5}")
+              f"{'packed in/s':>11} {'gates-only/s':>12} {'% roof':>6} {'% e2e':>6} "
+              f"{'cyc/gate':>8} {'floor':>5}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        kernel = r.get("gate_kernel_samples_per_s")
+        kernel, packed = r.get("gate_kernel_samples_per_s"), r.get("packed_samples_per_s")
         print(f"{r['model']:<9} {r['gates']:>6} {r['evaluated']:>6} {r['code']:<16} "
               f"{r['simd']:<8} {r.get('passes_s', '-'):>6} {r['emit_s']:>6.2f} "
               f"{r['gcc_s']:>6.2f} {r['samples_per_s']:>11,} {r.get('x_baseline', ''):>6} "
+              f"{'-' if packed is None else f'{packed:,}':>11} "
               f"{'-' if kernel is None else f'{kernel:,}':>12} "
               f"{r.get('percent_of_roofline', '-'):>6} {r['percent_end_to_end']:>6} "
               f"{r.get('cycles_per_gate', '-'):>8} {r.get('floor_cycles_per_gate', '-'):>5}")

@@ -60,6 +60,9 @@ def assert_matches_reference(library, graph, bits, tag=""):
     got = library.scores(bits)
     assert got.dtype == np.int64 and got.shape == expected.shape
     assert np.array_equal(got, expected), tag
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    packed[:, -1] |= np.uint8((0xFF << (bits.shape[1] % 8 or 8)) & 0xFF)  # ignored bits
+    assert np.array_equal(library.scores(packed, packed=True), expected), f"{tag} packed"
     for row, want in zip(bits[:40], expected[:40]):
         cls, scores = library.classify(row)
         assert np.array_equal(scores, want), tag

@@ -119,27 +119,30 @@ class CLibrary:
         function.argtypes = argtypes
         return function
 
-    def scores(self, bits: np.ndarray) -> np.ndarray:
-        """Input bits uint8 [N, num_inputs] -> class scores int64 [N, num_classes] (batch API)."""
-        bits = self._check_bits(bits, 2)
-        out = np.zeros((len(bits), self.num_classes), dtype=np.uint32)
-        work = np.empty(self._work_words, dtype=np.uint64)
-        self._scores(bits.ctypes.data_as(_u8_p), len(bits), out.ctypes.data_as(_u32_p),
-                     work.ctypes.data_as(_u64_p))
-        return out.astype(np.int64)
+    def scores(self, bits: np.ndarray, packed: bool = False) -> np.ndarray:
+        """Input bits uint8 [N, num_inputs] -> class scores int64 [N, num_classes] (batch
+        API). `packed`: the bits as numpy.packbits(bits, axis=1, bitorder="little"), i.e.
+        uint8 [N, ceil(num_inputs / 8)], through `<name>_scores_packed`."""
+        return self.batch_runner(bits, packed)().astype(np.int64)
 
-    def batch_runner(self, bits: np.ndarray):
-        """A no-argument callable that runs the batch API on `bits` into buffers allocated
-        once, so repeated calls (a benchmark's) time the C code, not numpy's allocations;
-        it returns its scores buffer (uint32 [N, num_classes], overwritten by each call)."""
-        bits = self._check_bits(bits, 2)
+    def batch_runner(self, bits: np.ndarray, packed: bool = False):
+        """A no-argument callable that runs the batch API on `bits` (packed or not, as in
+        `scores`) into buffers allocated once, so repeated calls (a benchmark's) time the C
+        code, not numpy's allocations; it returns its scores buffer (uint32 [N,
+        num_classes], overwritten by each call)."""
+        if packed:
+            function = self._function("scores_packed", None,
+                                      [_u8_p, ctypes.c_size_t, _u32_p, _u64_p])
+            bits = self._check_bits(bits, 2, width=-(-self.num_inputs // 8))
+        else:
+            function, bits = self._scores, self._check_bits(bits, 2)
         out = np.zeros((len(bits), self.num_classes), dtype=np.uint32)
         work = np.empty(self._work_words, dtype=np.uint64)
         arguments = (bits.ctypes.data_as(_u8_p), len(bits), out.ctypes.data_as(_u32_p),
                      work.ctypes.data_as(_u64_p))
 
         def run(buffers=(bits, out, work)):  # the buffers live as long as the callable
-            self._scores(*arguments)
+            function(*arguments)
             return out
         return run
 
@@ -181,10 +184,12 @@ class CLibrary:
             raise ValueError(f"expected features of shape [N, F], got {features.shape}")
         return features
 
-    def _check_bits(self, bits, ndim: int) -> np.ndarray:
+    def _check_bits(self, bits, ndim: int, width: int | None = None) -> np.ndarray:
+        """uint8, contiguous, of `width` (default num_inputs) per row; else a ValueError."""
         bits = np.ascontiguousarray(bits, dtype=np.uint8)
-        if bits.ndim != ndim or bits.shape[-1] != self.num_inputs:
-            want = f"[N, {self.num_inputs}]" if ndim == 2 else f"[{self.num_inputs}]"
+        width = self.num_inputs if width is None else width
+        if bits.ndim != ndim or bits.shape[-1] != width:
+            want = f"[N, {width}]" if ndim == 2 else f"[{width}]"
             raise ValueError(f"expected input bits of shape {want}, got {bits.shape}")
         return bits
 

@@ -4,7 +4,8 @@ A case is one random net (`random_net.fuzz_model_dict(seed)`) and a batch of inp
 vectors. Its reference is the IR evaluator on the unoptimized graph; against it go the
 torch discrete forward, the IR evaluator after each pass preset (networkx passes alone,
 and the compiler's `optimize_model`), the emitted Python, the compiled C (batch API in one
-SIMD mode, the one-sample API, and the C encoder when the net has one) and the emitted
+SIMD mode, on bytes and on packed bits, the one-sample API, and the C encoder when the net
+has one) and the emitted
 Verilog under each simulator. The backends render the compiler's IR of one preset per
 case (cases rotate through -O0, -O1, -O2).
 
@@ -149,7 +150,8 @@ def check_in_process(case: Case, scratch: Path) -> list[Mismatch]:
 
 
 def check_c(cases: list[Case], simd: str, build_dir: Path) -> list[Mismatch]:
-    """One shared library for the whole batch; batch API, one-sample API, C encoder."""
+    """One shared library for the whole batch; batch API (bytes and packed bits), one-sample
+    API, C encoder."""
     build_dir.mkdir(parents=True, exist_ok=True)
     sources = []
     for case in cases:
@@ -167,7 +169,9 @@ def check_c(cases: list[Case], simd: str, build_dir: Path) -> list[Mismatch]:
     mismatches = []
     for case in cases:
         lib = CLibrary(library, case.name, case.model.num_inputs, case.model.num_classes)
-        found = [compare(case, f"C {simd}", lib.scores(case.bits))]
+        found = [compare(case, f"C {simd}", lib.scores(case.bits)),
+                 compare(case, "C packed", lib.scores(
+                     np.packbits(case.bits, axis=1, bitorder="little"), packed=True))]
         rows = list(range(min(CLASSIFY_SAMPLES, len(case.bits))))
         one = [lib.classify(case.bits[r]) for r in rows]
         found.append(compare(case, "C one-sample", [s for _, s in one], [c for c, _ in one], rows))
@@ -280,6 +284,7 @@ def run_fuzz(num_cases: int, first_seed: int = 0, batch_size: int = 100,
                 simd = modes[batch_start // batch_size % len(modes)]  # by seed, as chunks
                 report.mismatches += check_c(cases, simd, Path(tmp) / "c")
                 report.count(f"C {simd}", len(cases))
+                report.count("C packed", len(cases))
                 report.count("C one-sample", len(cases))
                 report.count("C encoder", sum(case.features is not None for case in cases))
         for path in ("torch discrete", "IR -O0/-O1/-O2", "python"):
