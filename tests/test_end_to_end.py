@@ -27,9 +27,9 @@ def test_all_backends_agree_on_digits_under_both_simulators(trained):
     proc = run("lgn_compile", "verify", trained / "model.pt", "--dir", trained / "out",
                "--dataset", "digits")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "all backends agree: 6 paths, 360 samples" in proc.stdout
-    for path in ("torch discrete", "python (numpy)", "C (gcc, u64)", "Verilog (icarus)",
-                 "Verilog (verilator)"):
+    assert "all backends agree: 8 paths, 360 samples" in proc.stdout
+    for path in ("torch discrete", "python (numpy)", "C batch (gcc -march=native)",
+                 "C packed bits", "C one-sample", "Verilog (icarus)", "Verilog (verilator)"):
         assert path in proc.stdout
 
 

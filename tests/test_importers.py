@@ -104,7 +104,8 @@ def compile_and_check(model_dict, tmp_path, bits):
     result = check_backends(model, tmp_path / "out", bits, simulators=("icarus",),
                             progress=lambda _: None)
     assert [r.backend for r in result.results] == [
-        "torch discrete", "python (numpy)", "C (gcc, u64)", "Verilog (icarus)"]
+        "torch discrete", "python (numpy)", "C batch (gcc -march=native)", "C packed bits",
+        "C one-sample", "Verilog (icarus)"]
     assert result.all_agree, [(r.backend, r.mismatches) for r in result.results]
     return result.reference
 

@@ -67,11 +67,28 @@ def python_module_scores(module_path: Path, bits: np.ndarray) -> np.ndarray:
     return module.scores(bits)
 
 
-def c_scores(c_file: Path, model: Model, bits: np.ndarray, build_dir: Path) -> np.ndarray:
+def c_library(c_file: Path, model: Model, build_dir: Path):
+    """The emitted C built for this machine (gcc -march=native) and loaded."""
     from lgn_compile.verify.c_build import CLibrary, build_shared_library
 
     library = build_shared_library(c_file, build_dir / f"lib{model.name}.so")
-    return CLibrary(library, model.name, model.num_inputs, model.num_classes).scores(bits)
+    return CLibrary(library, model.name, model.num_inputs, model.num_classes)
+
+
+def c_scores(c_file: Path, model: Model, bits: np.ndarray, build_dir: Path) -> np.ndarray:
+    return c_library(c_file, model, build_dir).scores(bits)
+
+
+def c_paths(c_file: Path, model: Model, bits: np.ndarray,
+            build_dir: Path) -> dict[str, np.ndarray]:
+    """Scores from each C entry point: the batch API on bytes and on packed bits, and the
+    one-sample (embedded) API sample by sample."""
+    library = c_library(c_file, model, build_dir)
+    return {"C batch (gcc -march=native)": library.scores(bits),
+            "C packed bits": library.scores(np.packbits(bits, axis=1, bitorder="little"),
+                                            packed=True),
+            "C one-sample": np.array([library.classify(row)[1] for row in bits],
+                                     dtype=np.int64).reshape(len(bits), model.num_classes)}
 
 
 def check_backends(model: Model, out_dir: Path, bits: np.ndarray,
@@ -89,7 +106,8 @@ def check_backends(model: Model, out_dir: Path, bits: np.ndarray,
         c_file = out_dir / f"{model.name}.c"
         if c_file.exists():
             progress("emitted C (gcc) ...")
-            verification.add("C (gcc, u64)", c_scores(c_file, model, bits, Path(tmp)))
+            for path, scores in c_paths(c_file, model, bits, Path(tmp)).items():
+                verification.add(path, scores)
         verilog_file = out_dir / f"{model.name}.v"
         if verilog_file.exists():
             for simulator in simulators:
