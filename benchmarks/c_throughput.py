@@ -59,6 +59,7 @@ from lgn_compile.verify.c_build import (
     SIMD_CFLAGS,
     CLibrary,
     build_shared_library,
+    pack_inputs,
     simd_supported,
 )
 
@@ -262,11 +263,6 @@ def roofline(simd: str, hz: float, gates: int) -> float:
     return ASSUMED_OPS_PER_CYCLE[simd] * LANES[simd] * hz / max(gates, 1)
 
 
-def pack_bits(bits: np.ndarray) -> np.ndarray:
-    """The batch as `<name>_scores_packed` takes it: input i at bit i % 8 of byte i / 8."""
-    return np.packbits(bits, axis=1, bitorder="little")
-
-
 def build_mode(label: str, g, simd: str, bits: np.ndarray, expected: np.ndarray,
                work: Path) -> tuple[dict, CLibrary, Path]:
     """Emit and build one --simd mode, check it against the reference: (row, library, .c)."""
@@ -283,7 +279,7 @@ def build_mode(label: str, g, simd: str, bits: np.ndarray, expected: np.ndarray,
     gcc_s = time.perf_counter() - start
     library = CLibrary(so, name, g.graph["num_inputs"], g.graph["num_classes"])
     assert np.array_equal(library.scores(bits), expected), f"{label} {simd} disagrees"
-    assert np.array_equal(library.scores(pack_bits(bits), packed=True), expected), \
+    assert np.array_equal(library.scores(pack_inputs(bits), packed=True), expected), \
         f"{label} {simd} packed input disagrees"
     assert all(np.array_equal(library.classify(row)[1], want)
                for row, want in zip(bits[:50], expected[:50])), f"{label} {simd} one-sample"
@@ -306,7 +302,7 @@ def bench_model(label: str, raw, bits: np.ndarray, repeat: int, rounds: int, bas
         rows[simd], library, c_file = build_mode(label, g, simd, bits, expected, work)
         rows[simd]["passes_s"] = round(passes_s, 2)
         runs[simd] = library.batch_runner(bits)
-        runs[f"{simd} packed"] = library.batch_runner(pack_bits(bits), packed=True)
+        runs[f"{simd} packed"] = library.batch_runner(pack_inputs(bits), packed=True)
         phases[simd] = (lambda c_file=c_file, simd=simd:
                         phase_times(c_file, name, simd, 20 * repeat))
     if baseline:

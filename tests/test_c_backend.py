@@ -20,7 +20,12 @@ from lgn_compile.errors import LgnError
 from lgn_compile.model_file import _validate, load_model
 from lgn_compile.passes import run_pipeline
 from lgn_compile.random_net import random_input_bits, random_model_dict
-from lgn_compile.verify.c_build import CLibrary, build_shared_library, simd_supported
+from lgn_compile.verify.c_build import (
+    CLibrary,
+    build_shared_library,
+    pack_inputs,
+    simd_supported,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 
@@ -60,7 +65,7 @@ def assert_matches_reference(library, graph, bits, tag=""):
     got = library.scores(bits)
     assert got.dtype == np.int64 and got.shape == expected.shape
     assert np.array_equal(got, expected), tag
-    packed = np.packbits(bits, axis=1, bitorder="little")
+    packed = pack_inputs(bits)
     packed[:, -1] |= np.uint8((0xFF << (bits.shape[1] % 8 or 8)) & 0xFF)  # ignored bits
     assert np.array_equal(library.scores(packed, packed=True), expected), f"{tag} packed"
     for row, want in zip(bits[:40], expected[:40]):

@@ -83,10 +83,11 @@ def c_paths(c_file: Path, model: Model, bits: np.ndarray,
             build_dir: Path) -> dict[str, np.ndarray]:
     """Scores from each C entry point: the batch API on bytes and on packed bits, and the
     one-sample (embedded) API sample by sample."""
+    from lgn_compile.verify.c_build import pack_inputs
+
     library = c_library(c_file, model, build_dir)
     return {"C batch (gcc -march=native)": library.scores(bits),
-            "C packed bits": library.scores(np.packbits(bits, axis=1, bitorder="little"),
-                                            packed=True),
+            "C packed bits": library.scores(pack_inputs(bits), packed=True),
             "C one-sample": np.array([library.classify(row)[1] for row in bits],
                                      dtype=np.int64).reshape(len(bits), model.num_classes)}
 

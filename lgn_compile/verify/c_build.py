@@ -26,6 +26,13 @@ SIMD_CFLAGS = {"auto": ("-march=native",), "u64": (), "v128": (), "avx2": ("-mav
                "avx512": ("-mavx512f", "-mavx512bw")}
 
 
+def pack_inputs(bits: np.ndarray) -> np.ndarray:
+    """Input bits [N, num_inputs] as `<name>_scores_packed` takes them, each sample's bits
+    packed eight to a byte (input i at bit i % 8 of byte i / 8). Not bitpack.pack_bits,
+    which packs along the batch."""
+    return np.packbits(bits, axis=1, bitorder="little")
+
+
 def simd_supported(simd: str) -> bool:
     """Whether this machine can run code built for `simd` (x86 flags in /proc/cpuinfo)."""
     needed = {"avx2": {"avx2"}, "avx512": {"avx512f", "avx512bw"}}.get(simd, set())
@@ -121,8 +128,8 @@ class CLibrary:
 
     def scores(self, bits: np.ndarray, packed: bool = False) -> np.ndarray:
         """Input bits uint8 [N, num_inputs] -> class scores int64 [N, num_classes] (batch
-        API). `packed`: the bits as numpy.packbits(bits, axis=1, bitorder="little"), i.e.
-        uint8 [N, ceil(num_inputs / 8)], through `<name>_scores_packed`."""
+        API). `packed`: the bits as `pack_inputs` packs them, uint8 [N, ceil(num_inputs / 8)],
+        through `<name>_scores_packed`."""
         return self.batch_runner(bits, packed)().astype(np.int64)
 
     def batch_runner(self, bits: np.ndarray, packed: bool = False):

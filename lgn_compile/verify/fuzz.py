@@ -43,7 +43,12 @@ from lgn_compile.model_file import Model, model_from_dict, save_model
 from lgn_compile.passes import PRESETS, optimize_model, run_pipeline
 from lgn_compile.random_net import fuzz_model_dict, shrink
 from lgn_compile.verify import python_module_scores, torch_discrete_scores
-from lgn_compile.verify.c_build import CLibrary, build_shared_library, simd_supported
+from lgn_compile.verify.c_build import (
+    CLibrary,
+    build_shared_library,
+    pack_inputs,
+    simd_supported,
+)
 from lgn_compile.verify.simulate import parse_ports, simulate
 
 MAX_SAMPLES = 600      # > 512, so the widest C word gets a second, partial word
@@ -170,8 +175,7 @@ def check_c(cases: list[Case], simd: str, build_dir: Path) -> list[Mismatch]:
     for case in cases:
         lib = CLibrary(library, case.name, case.model.num_inputs, case.model.num_classes)
         found = [compare(case, f"C {simd}", lib.scores(case.bits)),
-                 compare(case, "C packed", lib.scores(
-                     np.packbits(case.bits, axis=1, bitorder="little"), packed=True))]
+                 compare(case, "C packed", lib.scores(pack_inputs(case.bits), packed=True))]
         rows = list(range(min(CLASSIFY_SAMPLES, len(case.bits))))
         one = [lib.classify(case.bits[r]) for r in rows]
         found.append(compare(case, "C one-sample", [s for _, s in one], [c for c, _ in one], rows))
