@@ -295,7 +295,7 @@ def bench_model(label: str, raw, bits: np.ndarray, repeat: int, rounds: int, bas
     g, _ = run_pipeline(raw, PRESETS[2])
     passes_s = time.perf_counter() - start
     expected = evaluate.scores(raw, bits)
-    evaluated = len(plan(g).gates)
+    evaluated, gates = len(plan(g).gates), ir.stats(raw)["gates"]
     name = g.graph["name"]
     rows, runs, phases = {}, {}, {}
     for simd in [m for m in SIMD_MODES if m != "auto" and simd_supported(m)]:
@@ -312,7 +312,7 @@ def bench_model(label: str, raw, bits: np.ndarray, repeat: int, rounds: int, bas
                                 for key, run in runs.items()}, rounds)
     phases = interleaved_best(phases, rounds)
     for key, row in rows.items():
-        row.update(gates=ir.stats(raw)["gates"], evaluated=evaluated,
+        row.update(gates=gates, evaluated=evaluated,
                    samples_per_s=round(len(bits) / seconds[key]["s"]))
         if f"{key} packed" in seconds:
             row["packed_samples_per_s"] = round(len(bits) / seconds[f"{key} packed"]["s"])
