@@ -12,7 +12,7 @@ from lgn_compile import evaluate, ir
 from lgn_compile.compiler import compile_model
 from lgn_compile.model_file import load_model, save_model
 from lgn_compile.passes import PRESETS, run_pipeline
-from lgn_compile.verify import c_scores, python_module_scores
+from lgn_compile.verify import c_library, python_module_scores
 from lgn_train import model_from_file, model_to_dict, net_from_config, train
 from lgn_train.cli import main as train_main
 from lgn_train.conv import (ConvLogicNet, Flatten, LogicConv2d, OrPool2d,
@@ -140,7 +140,8 @@ def test_emitted_python_and_c_compute_the_conv_net(tmp_path):
     probe = random_bits(200, net.num_inputs, seed=6).numpy().astype("uint8")
     expected = net.discrete_scores(probe)
     assert (python_module_scores(tmp_path / f"{model.name}.py", probe) == expected).all()
-    assert (c_scores(tmp_path / f"{model.name}.c", model, probe, tmp_path) == expected).all()
+    assert (c_library(tmp_path / f"{model.name}.c", model, tmp_path).scores(probe)
+            == expected).all()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -75,10 +75,6 @@ def c_library(c_file: Path, model: Model, build_dir: Path):
     return CLibrary(library, model.name, model.num_inputs, model.num_classes)
 
 
-def c_scores(c_file: Path, model: Model, bits: np.ndarray, build_dir: Path) -> np.ndarray:
-    return c_library(c_file, model, build_dir).scores(bits)
-
-
 def c_paths(c_file: Path, model: Model, bits: np.ndarray,
             build_dir: Path) -> dict[str, np.ndarray]:
     """Scores from each C entry point: the batch API on bytes and on packed bits, and the
