@@ -24,9 +24,13 @@ and threshold t is input `f * num_thresholds + t`, set when the raw feature > th
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
+import re
+import stat
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +43,21 @@ from lgn_compile.gates import MAX_ARITY
 FORMAT = "lgn-model"
 VERSION = 1
 MAX_GATES = 50_000_000  # far beyond any trained DLGN; protects against absurd sizes
-MAX_INPUTS = 10_000_000
+MAX_INPUTS = 1 << 22  # 3072 CIFAR features x 1024 thresholds fit
+# Inputs are backed by data when an encoder holds a threshold for each; without one, a
+# count far beyond what the first layer reads would only cost memory downstream.
+MAX_UNBACKED_INPUTS = 1 << 16  # or 8x the first layer's operand slots, whichever is more
+MAX_FILE_BYTES = 4 << 30  # files (model, import, checkpoint) larger than this are not read
+# torch.save stores archive members uncompressed; a member declaring many times the file's
+# size would be a zip bomb (memory that the file does not hold).
+MAX_EXPANSION = 16
+# Dtypes a tensor in a file may have (complex, quantized, float8 and the like are refused).
+INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+# meta is copied into report.json: it must stay small, JSON-safe and deterministic.
+MAX_META_DEPTH = 32
+MAX_META_ITEMS = 100_000
+MAX_META_CHARS = 16 << 20
 
 
 @dataclass
@@ -59,17 +77,57 @@ class DiscreteLayer:
         return [sum(w for w, bit in zip(weights, row) if bit) for row in self.tables.tolist()]
 
 
+class EncoderRangeWarning(UserWarning):
+    """A batch of features sets (almost) no input bit, or (almost) all: features in other
+    units than the model was trained on, e.g. pixels scaled to [0, 1] for a 0-255 model."""
+
+
 @dataclass
 class Encoder:
-    """Thermometer encoder: input bit f*T+t is set when raw feature f > thresholds[f, t]."""
+    """Thermometer encoder: input bit f*T+t is set when raw feature f > thresholds[f, t].
+
+    Thresholds are in the units of the raw features the model was trained on (for MNIST
+    trained by lgn-train: pixel values 0..255, not [0, 1]); `value_range` gives their span.
+    """
 
     thresholds: np.ndarray  # float32 [num_features, num_thresholds]
 
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """(lowest, highest) threshold: features should spread around this range."""
+        return float(self.thresholds.min()), float(self.thresholds.max())
+
     def encode(self, features: np.ndarray) -> np.ndarray:
-        """Raw features [N, num_features] -> input bits [N, num_features*num_thresholds] (uint8)."""
-        features = np.asarray(features, dtype=np.float32)
-        bits = features[:, :, None] > self.thresholds[None, :, :]
-        return bits.reshape(len(features), -1).astype(np.uint8)
+        """Raw features [N, F] -> input bits [N, F*T] (uint8); one sample [F] -> bits [F*T].
+
+        Features are in the training data's units (see the class docstring). A batch of at
+        least 16 samples that sets under 0.5% (or over 99.5%) of its bits warns
+        (EncoderRangeWarning): nearly every such input is classified alike."""
+        num_features = self.thresholds.shape[0]
+        try:
+            array = np.asarray(features, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise LgnError(f"encoder input must be numbers [N, {num_features}] or one sample "
+                           f"[{num_features}] ({exc})") from None
+        if array.ndim not in (1, 2) or array.shape[-1] != num_features:
+            raise LgnError(f"encoder input must be [N, {num_features}] features (or one "
+                           f"sample [{num_features}]), got shape {array.shape}")
+        batch = array.reshape(-1, num_features)
+        bits = (batch[:, :, None] > self.thresholds[None, :, :]).reshape(len(batch), -1)
+        if len(batch) >= 16:
+            self._warn_on_saturation(batch, bits.mean())
+        bits = bits.astype(np.uint8)
+        return bits[0] if array.ndim == 1 else bits
+
+    def _warn_on_saturation(self, batch: np.ndarray, share: float) -> None:
+        if 0.005 <= share <= 0.995:
+            return
+        low, high = self.value_range
+        warnings.warn(f"encoder: this batch sets {share:.2%} of the input bits; features span "
+                      f"[{float(batch.min()):g}, {float(batch.max()):g}] but the model's "
+                      f"thresholds span [{low:g}, {high:g}]: give features in the units the "
+                      "model was trained on (e.g. 0-255 pixels, not [0, 1])",
+                      EncoderRangeWarning, stacklevel=3)
 
 
 @dataclass
@@ -100,15 +158,17 @@ class Model:
 
 
 def save_model(path: str | os.PathLike, model: dict) -> None:
-    """Validate a model dict and write it atomically (no half-written file on failure)."""
+    """Validate a model dict and write it atomically (no half-written file on failure),
+    with the permissions of a new file under the umask (mkstemp alone would give 0600)."""
     import torch
 
     model_from_dict(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        os.close(fd)
         torch.save(model, tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -116,41 +176,150 @@ def save_model(path: str | os.PathLike, model: dict) -> None:
         raise
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it; restored at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def load_model(path: str | os.PathLike) -> Model:
     """Read and validate a model file; any problem is an LgnError naming it.
 
-    The file is untrusted: it is unpickled with `weights_only=True` (nothing in it runs),
-    and any exception while checking its contents is reported as a malformed file."""
-    import torch
-
+    The file is untrusted: see `read_torch_file` for what is checked before and while it
+    is unpickled (with `weights_only=True`: nothing in it runs)."""
     path = Path(path)
-    if not path.exists():
-        raise LgnError(f"model file not found: {path}")
-    if path.is_dir():
-        raise LgnError(f"model path is a directory, not a file: {path}")
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise LgnError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
-    if not zipfile.is_zipfile(path):
-        raise LgnError(f"{path}: not a readable torch model file (not a torch zip archive: "
-                       "corrupt, truncated or another format?)")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        reason = next((line.strip() for line in str(exc).splitlines()
-                       if "Unsupported global" in line), "objects other than tensors")
-        raise LgnError(f"{path}: refusing to load objects that are not plain tensors "
-                       f"(not an lgn model file?): {reason}") from exc
-    except OSError as exc:
-        raise LgnError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
-    except Exception as exc:  # torch raises many types for malformed archives
-        raise LgnError(f"{path}: not a readable torch model file (corrupt or truncated?)") from exc
+    raw = read_torch_file(path, "model file")
     try:
         return model_from_dict(raw)
     except LgnError as exc:
         raise LgnError(f"{path}: {exc}") from exc
+
+
+def read_torch_file(path: str | os.PathLike, what: str = "file", trust_pickle: bool = False):
+    """Load a torch.save archive from an untrusted path, bounded by what the file holds.
+
+    Refused with one LgnError: a missing, non-regular (directory, FIFO, device) or larger
+    than MAX_FILE_BYTES file; anything but a zip archive (the legacy format allocates
+    the sizes it declares); members declaring more than MAX_EXPANSION times the file's
+    size; objects other than plain containers and tensors (unless `trust_pickle`, which
+    runs code from the file); tensors that are quantized, sparse, of other dtypes than
+    INT_DTYPES / FLOAT_DTYPES / bool, or larger than their stored data. torch's own
+    warnings while loading are silenced: the error line says what is wrong."""
+    import torch
+
+    path = Path(path)
+    with open_regular_file(path, what, MAX_FILE_BYTES) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        _check_archive(handle, size, path)
+        handle.seek(0)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                raw = torch.load(handle, map_location="cpu", weights_only=not trust_pickle)
+        except pickle.UnpicklingError as exc:
+            found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+            reason = f"it holds {found.group(1)}" if found else "objects other than tensors"
+            raise LgnError(f"{path}: refusing to load objects that are not plain tensors "
+                           f"(not an lgn model file?): {reason}") from exc
+        except ModuleNotFoundError as exc:
+            raise LgnError(f"{path}: unpickling needs the package '{exc.name}' importable "
+                           "here (or save the state_dict instead)") from exc
+        except OSError as exc:
+            raise LgnError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+        except Exception as exc:  # torch raises many types for malformed archives
+            raise LgnError(f"{path}: not a readable torch {what} (corrupt or truncated? "
+                           f"{type(exc).__name__})") from exc
+    try:
+        check_tensors(raw)
+    except LgnError as exc:
+        raise LgnError(f"{path}: {exc}") from exc
+    return raw
+
+
+class open_regular_file:
+    """`with open_regular_file(path, what, limit) as f`: the file opened for reading, or
+    one LgnError when it is missing, unreadable, not a regular file (a FIFO or device
+    would block or never end) or larger than `limit` bytes. Opened non-blocking and
+    checked on the open descriptor, so a path swapped after a check changes nothing."""
+
+    def __init__(self, path: Path, what: str, limit: int):
+        self.path, self.what, self.limit = Path(path), what, limit
+
+    def __enter__(self):
+        path, what = self.path, self.what
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            raise LgnError(f"{what} not found: {path}") from None
+        except IsADirectoryError:
+            raise LgnError(f"{what} path is a directory, not a file: {path}") from None
+        except OSError as exc:
+            raise LgnError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+        info = os.fstat(fd)
+        problem = None
+        if stat.S_ISDIR(info.st_mode):
+            problem = f"{what} path is a directory, not a file: {path}"
+        elif not stat.S_ISREG(info.st_mode):
+            problem = f"{what} {path} is not a regular file (a device, FIFO or socket)"
+        elif info.st_size > self.limit:
+            problem = (f"{what} {path} is {info.st_size:,} bytes; refusing files over "
+                       f"{self.limit:,} bytes")
+        if problem:
+            os.close(fd)
+            raise LgnError(problem)
+        os.set_blocking(fd, True)
+        self.handle = os.fdopen(fd, "rb")
+        return self.handle
+
+    def __exit__(self, *exc_info):
+        self.handle.close()
+        return False
+
+
+def _check_archive(handle, size: int, path: Path) -> None:
+    """A zip archive whose members' declared sizes fit what the file can hold: torch
+    allocates each member's declared size before reading it."""
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
+            NotImplementedError):
+        raise LgnError(f"{path}: not a readable torch file (not a torch zip archive: "
+                       "corrupt, truncated, another format, or the legacy torch format; "
+                       "re-save it with a current torch.save)") from None
+    limit = min(MAX_FILE_BYTES, MAX_EXPANSION * size)
+    if declared > limit:
+        raise LgnError(f"{path}: its archive members declare {declared:,} bytes unpacked "
+                       f"from a {size:,}-byte file (more than {MAX_EXPANSION}x: a zip bomb?); "
+                       "refusing to unpack it")
+
+
+def check_tensors(obj, where: str = "entry") -> None:
+    """Every tensor inside `obj` (nested dicts, lists, tuples, sets; cycles allowed) is a
+    dense tensor of an allowed dtype holding the data its shape claims."""
+    import torch
+
+    allowed = {getattr(torch, name) for name in INT_DTYPES + FLOAT_DTYPES
+               if hasattr(torch, name)} | {torch.bool}
+    seen, stack = set(), [(obj, where)]
+    while stack:
+        value, where = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, torch.Tensor):
+            if value.is_quantized or value.layout != torch.strided:
+                kind = "quantized" if value.is_quantized else f"{value.layout} (not dense)"
+                raise LgnError(f"{where} is a {kind} tensor; only plain dense tensors are read")
+            if value.dtype not in allowed:
+                raise LgnError(f"{where} has dtype {value.dtype}; tensors must be integer, "
+                               "bool or real floating point")
+            _check_dense(value, where)
+        elif isinstance(value, dict):
+            stack += [(child, f"{where}[{key!r}]"[:200]) for key, child in value.items()]
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            stack += [(child, f"{where}[{i}]"[:200]) for i, child in enumerate(value)]
 
 
 def model_from_dict(raw) -> Model:
@@ -174,10 +343,9 @@ def _validate(raw) -> Model:
     if type(version) is not int or version != VERSION:
         raise LgnError(f"unsupported model format version {version!r} (this lgn-compile reads "
                        f"version {VERSION}; upgrade lgn-compile for newer files)")
+    check_tensors(raw)
     config = _require(raw, "config", dict)
-    meta = raw.get("meta", {})
-    if not isinstance(meta, dict):
-        raise LgnError("'meta' must be a dict")
+    meta = json_safe_meta(raw.get("meta", {}))
     state_dict = raw.get("state_dict", {})
     if not isinstance(state_dict, dict):
         raise LgnError("'state_dict' must be a dict")
@@ -210,7 +378,7 @@ def _validate(raw) -> Model:
             raise LgnError(f"{where}: operands and tables must be tensors")
         _check_dense(operands, f"{where} operands")
         _check_dense(tables, f"{where} tables")
-        if operands.dtype.is_floating_point or operands.dtype == torch.bool or operands.dim() != 2:
+        if str(operands.dtype).removeprefix("torch.") not in INT_DTYPES or operands.dim() != 2:
             raise LgnError(f"{where}: operands must be an integer tensor [out, arity], got "
                            f"{operands.dtype} {tuple(operands.shape)}")
         out = operands.shape[0]
@@ -235,6 +403,11 @@ def _validate(raw) -> Model:
             raise LgnError(f"{where}: table entries must be 0 or 1")
         layers.append(DiscreteLayer(np.ascontiguousarray(ops), np.ascontiguousarray(tab)))
         in_dim = out
+    if config.get("encoder") is None and \
+            num_inputs > max(MAX_UNBACKED_INPUTS, 8 * layers[0].operands.size):
+        raise LgnError(f"config.num_inputs {num_inputs:,} but the first layer reads only "
+                       f"{layers[0].operands.size:,} operands and there is no encoder; "
+                       f"refusing a declared size that no data backs")
     if in_dim % num_classes:
         raise LgnError(f"last layer has {in_dim} outputs, not divisible into {num_classes} "
                        "equal class groups")
@@ -255,6 +428,8 @@ def _load_encoder(config: dict, state_dict: dict, num_inputs: int) -> Encoder | 
         raise LgnError("thermometer encoder needs state_dict['encoder.thresholds'] "
                        "[num_features, num_thresholds]")
     _check_dense(thresholds, "encoder.thresholds")
+    if str(thresholds.dtype).removeprefix("torch.") not in FLOAT_DTYPES + INT_DTYPES:
+        raise LgnError(f"encoder.thresholds must be real numbers, got {thresholds.dtype}")
     declared = (enc.get("num_features", thresholds.shape[0]),
                 enc.get("num_thresholds", thresholds.shape[1]))
     if declared != tuple(thresholds.shape):
@@ -300,3 +475,88 @@ def _require_int(mapping: dict, key: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise LgnError(f"'{key}' must be an int in [{low}, {high}], got {value!r}")
     return value
+
+
+# Keys the compiler, report and verify read from meta, with the types they need.
+_META_FIELDS = {"dataset": (str,), "created_by": (str,), "accuracy": (dict,),
+                "seed": (int,), "split_seed": (int,), "num_train": (int,), "num_test": (int,)}
+
+
+def json_safe_meta(meta) -> dict:
+    """meta as a JSON-safe, deterministic dict, or one LgnError: string keys only; lists for
+    tuples and sets (sets sorted: all str or all numbers); NaN and infinity become None;
+    0-d tensors and numpy scalars become numbers; ints within 64 bits; at most
+    MAX_META_DEPTH levels (a cycle is too deep), MAX_META_ITEMS values and MAX_META_CHARS
+    characters of strings (counting shared ones each time). Known fields are checked:
+    dataset/created_by str, accuracy a dict of numbers (or None), seed/split_seed ints in
+    [0, 2**32), num_train/num_test ints >= 0."""
+    if not isinstance(meta, dict):
+        raise LgnError(f"'meta' must be a dict, got {type(meta).__name__}")
+    budget = {"items": MAX_META_ITEMS, "chars": MAX_META_CHARS}
+    safe = _json_safe(meta, "meta", 0, budget)
+    for key, kinds in _META_FIELDS.items():
+        value = safe.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            raise LgnError(f"meta.{key} must be {' or '.join(k.__name__ for k in kinds)}, "
+                           f"got {type(value).__name__}")
+    for key, value in (safe.get("accuracy") or {}).items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise LgnError(f"meta.accuracy.{key} must be a number, got {type(value).__name__}")
+    for key, low, high in (("seed", 0, 2**32 - 1), ("split_seed", 0, 2**32 - 1),
+                           ("num_train", 0, 2**63 - 1), ("num_test", 0, 2**63 - 1)):
+        if safe.get(key) is not None and not low <= safe[key] <= high:
+            raise LgnError(f"meta.{key} must be in [{low}, {high}], got {safe[key]}")
+    return safe
+
+
+def _json_safe(value, where: str, depth: int, budget: dict):
+    import torch
+
+    budget["items"] -= 1
+    if budget["items"] < 0:
+        raise LgnError(f"meta holds more than {MAX_META_ITEMS:,} values; refusing it")
+    if depth > MAX_META_DEPTH:
+        raise LgnError(f"meta is nested more than {MAX_META_DEPTH} levels deep (or holds a "
+                       f"cycle) at {where[:80]}...")
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_complex():
+        value = value.item()
+    elif isinstance(value, np.generic) and not np.iscomplexobj(value):
+        value = value.item()
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not -2**63 <= value < 2**64:
+            raise LgnError(f"{where} is an integer beyond 64 bits")
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        budget["chars"] -= len(value)
+        if budget["chars"] < 0:
+            raise LgnError(f"meta holds more than {MAX_META_CHARS:,} characters of text")
+        return value
+    if isinstance(value, dict):
+        bad = [key for key in value if not isinstance(key, str)]
+        if bad:
+            raise LgnError(f"{where} has a key {bad[0]!r:.60} of type {type(bad[0]).__name__}; "
+                           "meta keys must be strings")
+        budget["chars"] -= sum(map(len, value))
+        return {key: _json_safe(child, _meta_path(where, key), depth + 1, budget)
+                for key, child in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(child, f"{where}[{i}]"[:200], depth + 1, budget)
+                for i, child in enumerate(value)]
+    if isinstance(value, (set, frozenset)):
+        items = [_json_safe(child, f"{where}{{}}"[:200], depth + 1, budget) for child in value]
+        if all(isinstance(item, str) for item in items):
+            return sorted(items)
+        if all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in items):
+            return sorted(items)
+        raise LgnError(f"{where} is a set of mixed or unorderable values; store a list")
+    raise LgnError(f"{where} is a {type(value).__name__}; meta holds only strings, numbers, "
+                   "booleans, None, lists and dicts")
+
+
+def _meta_path(where: str, key: str) -> str:
+    """Where a value sits in meta, for an error line (odd keys quoted: no newline gets out)."""
+    return (f"{where}.{key}" if key.isidentifier() else f"{where}[{key!r}]")[:200]

@@ -18,7 +18,7 @@ from lgn_compile.model_file import FORMAT, VERSION, Model, load_model
 
 from .conv import ConvLogicNet, block_from_config
 from .data import ThermometerEncoder
-from .layers import LogicLayer, LogicNet
+from .layers import GroupSum, LogicLayer, LogicNet
 
 CREATED_BY = f"lgn-train {__version__}"
 
@@ -37,6 +37,7 @@ def model_to_dict(net: LogicNet, encoder: ThermometerEncoder | None, meta: dict 
             "created_by" and "dataset" get defaults.
         name: identifier used for emitted modules; default "<dataset>_lgn".
     """
+    net = as_logic_net(net)
     meta = dict(meta or {})
     meta.setdefault("dataset", "unknown")
     meta.setdefault("created_by", CREATED_BY)
@@ -59,6 +60,28 @@ def model_to_dict(net: LogicNet, encoder: ThermometerEncoder | None, meta: dict 
         config["arch"] = net.arch_config()
     return {"format": FORMAT, "version": VERSION, "config": config, "state_dict": state_dict,
             "discrete": {"operands": operands, "tables": tables}, "meta": meta}
+
+
+def as_logic_net(net) -> LogicNet:
+    """`net` as a LogicNet: one already, or an nn.Sequential of LogicLayers ending in a
+    GroupSum (torch's Flatten/Identity and nested Sequentials stepped over)."""
+    if isinstance(net, LogicNet):
+        return net
+    if not isinstance(net, torch.nn.Sequential):
+        raise LgnError(f"expected a LogicNet or an nn.Sequential of LogicLayers and a "
+                       f"GroupSum, got {type(net).__name__}")
+    modules = [module for module in net.modules() if not isinstance(
+        module, (torch.nn.Sequential, torch.nn.Flatten, torch.nn.Identity))]
+    layers, head = modules[:-1], (modules[-1] if modules else None)
+    if not isinstance(head, GroupSum) or not layers or \
+            not all(isinstance(layer, LogicLayer) for layer in layers):
+        kinds = ", ".join(type(module).__name__ for module in modules)
+        raise LgnError(f"an nn.Sequential to export must be dense LogicLayers then a GroupSum "
+                       f"(a conv net: build a ConvLogicNet), got {kinds or 'nothing'}")
+    try:
+        return LogicNet.from_layers(layers[0].in_dim, layers, head.num_classes, head.tau)
+    except ValueError as exc:
+        raise LgnError(f"the nn.Sequential's layers do not chain: {exc}") from None
 
 
 def model_from_file(model: Model | str | os.PathLike) -> LogicNet:

@@ -17,7 +17,7 @@ import numpy as np
 
 from lgn_compile.errors import LgnError
 from lgn_compile.gates import difflogic_op_to_table
-from lgn_compile.model_file import model_from_dict
+from lgn_compile.model_file import check_tensors, model_from_dict, read_torch_file
 from lgn_compile.random_net import model_dict
 
 # Modules that only reshape or pass data through; an importer steps over them.
@@ -36,7 +36,9 @@ class ImportedLayer:
 
 
 def as_array(value, what: str) -> np.ndarray:
-    """A tensor, array or nested list as a numpy array (on CPU), or an LgnError naming it."""
+    """A tensor, array or nested list as a numpy array (on CPU), or an LgnError naming it;
+    a tensor must be dense and hold the data its shape claims (no stride-0 giants)."""
+    check_tensors(value, what)
     try:
         if hasattr(value, "detach"):
             value = value.detach().cpu().numpy()
@@ -104,6 +106,22 @@ def check_network(model, source: str) -> None:
     if not isinstance(model, Mapping) and not callable(getattr(model, "children", None)):
         raise LgnError(f"{source}: expected the trained nn.Module or its state_dict, got "
                        f"{type(model).__name__}")
+
+
+def is_own_network(model) -> bool:
+    """Whether `model` is built of lgn_train's own layers (a LogicNet, or an nn.Sequential
+    of its LogicLayers and GroupSum): those are exported by lgn_train itself."""
+    modules = getattr(model, "modules", None)
+    return callable(modules) and any(type(module).__module__.startswith("lgn_train.")
+                                     for module in modules())
+
+
+def from_own_network(model, name: str, meta: dict) -> dict:
+    """The model-file dict of a network of lgn_train layers (`lgn_train.export.model_to_dict`,
+    without an input encoder: the net reads bits)."""
+    from lgn_train.export import model_to_dict
+
+    return model_to_dict(model, None, {"dataset": "unknown", **meta}, name=name)
 
 
 def leaf_modules(model) -> list:
@@ -212,26 +230,16 @@ def model_dict_from_layers(layers: list[ImportedLayer], num_inputs: int | None,
 def load_torch_file(path: str | Path, trust_pickle: bool):
     """Read a torch file: tensors and plain containers only (`weights_only=True`), unless
     the user trusts the file and allows unpickling arbitrary objects (a whole nn.Module),
-    which runs code from the file."""
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise LgnError(f"input file not found: {path}")
+    which runs code from the file. Either way the file is bounded first (model_file's
+    `read_torch_file`: regular file, size, zip members, tensor dtypes and sizes)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
+        return read_torch_file(path, "input file")
+    except LgnError as exc:
+        if not isinstance(exc.__cause__, pickle.UnpicklingError):
+            raise
         if not trust_pickle:
             raise LgnError(f"{path} holds pickled Python objects (a whole nn.Module?); "
                            "loading it can run code from the file, so it is refused: save "
                            "the state_dict instead, or pass --trust-pickle for a file you "
                            "trust") from exc
-    except Exception as exc:  # torch raises many types for corrupt archives
-        raise LgnError(f"{path}: not a readable torch file ({type(exc).__name__})") from exc
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except ModuleNotFoundError as exc:
-        raise LgnError(f"{path}: unpickling the module needs the package '{exc.name}' "
-                       "importable here (or save the state_dict instead)") from exc
-    except Exception as exc:
-        raise LgnError(f"{path}: cannot unpickle ({type(exc).__name__}: {exc})") from exc
+    return read_torch_file(path, "input file", trust_pickle=True)

@@ -21,6 +21,8 @@ from lgn_compile.importers.common import (
     PASS_THROUGH,
     ImportedLayer,
     check_network,
+    from_own_network,
+    is_own_network,
     merge_head,
     model_dict_from_layers,
     op_weights_to_tables,
@@ -44,6 +46,8 @@ def from_difflogic(model, indices=None, num_classes: int | None = None,
     `num_inputs` defaults to the first layer's `in_dim` (state dict: its largest index + 1).
     """
     check_network(model, SOURCE)
+    if is_own_network(model):  # lgn_train's layers: its own export reads them exactly
+        return from_own_network(model, name, meta or {})
     if isinstance(model, Mapping):
         layers, head = _layers_from_state_dict(model, indices), (num_classes, tau)
     else:

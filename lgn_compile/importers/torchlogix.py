@@ -21,11 +21,14 @@ from collections.abc import Mapping
 import numpy as np
 
 from lgn_compile.errors import LgnError
+from lgn_compile.gates import MAX_ARITY
 from lgn_compile.importers.common import (
     PASS_THROUGH,
     ImportedLayer,
     as_array,
     check_network,
+    from_own_network,
+    is_own_network,
     finite_matrix,
     merge_head,
     model_dict_from_layers,
@@ -54,6 +57,8 @@ def from_torchlogix(model, num_classes: int | None = None, tau: float | None = N
     recognised by its 16 logits on 2-input gates) and `num_classes` (and `tau`).
     """
     check_network(model, SOURCE)
+    if is_own_network(model):  # lgn_train's layers: its own export reads them exactly
+        return from_own_network(model, name, meta or {})
     if isinstance(model, Mapping):
         layers = _layers_from_state_dict(model, parametrization)
         head = (num_classes, tau)
@@ -159,9 +164,9 @@ def _layer(weight, wiring, parametrization: str, where: str) -> ImportedLayer:
     else:
         array = finite_matrix(weight, f"{where} weight")
         arity = int(array.shape[1]).bit_length() - 1
-        if array.shape[1] != 1 << arity or arity < 1:
-            raise LgnError(f"{where}: {parametrization} weight must have 2**rank columns, "
-                           f"got {tuple(array.shape)}")
+        if array.shape[1] != 1 << arity or not 1 <= arity <= MAX_ARITY:
+            raise LgnError(f"{where}: {parametrization} weight must have 2**rank columns "
+                           f"(rank 1..{MAX_ARITY}), got {tuple(array.shape)}")
         if parametrization == "warp":
             array = array.astype(np.float32) @ _hadamard(arity)
             luts = array < 0
