@@ -68,10 +68,15 @@ def assert_matches_reference(library, graph, bits, tag=""):
     packed = pack_inputs(bits)
     packed[:, -1] |= np.uint8((0xFF << (bits.shape[1] % 8 or 8)) & 0xFF)  # ignored bits
     assert np.array_equal(library.scores(packed, packed=True), expected), f"{tag} packed"
-    for row, want in zip(bits[:40], expected[:40]):
+    for threads, packed_in in ((3, False), (2, True), (100, False)):  # more than the slices
+        got = library.scores(packed if packed_in else bits, packed=packed_in, threads=threads)
+        assert np.array_equal(got, expected), f"{tag} {threads} threads"
+    for row, packed_row, want in zip(bits[:40], packed[:40], expected[:40]):
         cls, scores = library.classify(row)
         assert np.array_equal(scores, want), tag
         assert cls == int(np.argmax(want)), tag  # ties to the lowest index, as numpy
+        packed_cls, packed_scores = library.classify(packed_row, packed=True)
+        assert packed_cls == cls and np.array_equal(packed_scores, want), f"{tag} packed"
 
 
 CASES = {
@@ -331,7 +336,7 @@ def test_code_size_does_not_grow_with_gates():
     assert data_lines(large["random_net.c"]) > 3 * data_lines(small["random_net.c"])
     source = large["random_net.c"]
     assert "malloc" not in source
-    assert not re.search(r"^static (?!const|void|uint64_t|unsigned|lgn_word|LGN_INLINE)", source, re.M)
+    assert not re.search(r"^static (?!const|void|int|uint64_t|unsigned|lgn_word|LGN_INLINE)", source, re.M)
 
 
 def test_slots_are_reused_once_dead():

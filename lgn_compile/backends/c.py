@@ -225,6 +225,8 @@ def emit_c(g: nx.DiGraph, simd: str = "auto") -> dict[str, str]:
         levels=len({r.level for r in p.runs}),
         # 64-byte words: the lookup mux tree, the score tile.
         batch_stack_bytes=64 * (64 * any(k.generic for k in p.kernels) + 64) + 256,
+        threshold_range=None if encoder is None else
+        [f"{float(encoder.thresholds.min()):g}", f"{float(encoder.thresholds.max()):g}"],
         thresholds=None if encoder is None else
         [[float(t).hex() + "f" for t in row] for row in encoder.thresholds.tolist()],
     )

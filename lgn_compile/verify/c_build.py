@@ -3,7 +3,7 @@
 `build_shared_library` compiles `<name>.c` (its `<name>.h` beside it) into a shared
 library with the strict flags the C backend promises to pass, plus the instruction-set
 flags of a `--simd` mode; `CLibrary` loads it and evaluates input bits through the batch
-API (`<name>_scores`) or the one-sample API (`<name>_classify`).
+API on every core (`<name>_scores_mt`) or the one-sample API (`<name>_classify`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import numpy as np
 from lgn_compile.errors import LgnError
 
 CC = "gcc"
-CFLAGS = ("-O2", "-std=c99", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror")
+CFLAGS = ("-O2", "-std=c99", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror",
+          "-DLGN_THREADS", "-pthread")  # <name>_scores_mt on POSIX threads
 # gcc flags per --simd mode: auto targets this machine, the others its instruction set.
 SIMD_CFLAGS = {"auto": ("-march=native",), "u64": (), "v128": (), "avx2": ("-mavx2",),
                "avx512": ("-mavx512f", "-mavx512bw")}
@@ -31,6 +32,14 @@ def pack_inputs(bits: np.ndarray) -> np.ndarray:
     packed eight to a byte (input i at bit i % 8 of byte i / 8). Not bitpack.pack_bits,
     which packs along the batch."""
     return np.packbits(bits, axis=1, bitorder="little")
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def simd_supported(simd: str) -> bool:
@@ -108,8 +117,8 @@ class CLibrary:
             self._lib = ctypes.CDLL(str(self.path.resolve()))
         except OSError as exc:
             raise LgnError(f"cannot load shared library {self.path}: {exc}") from exc
-        self._scores = self._function("scores", None,
-                                      [_u8_p, ctypes.c_size_t, _u32_p, _u64_p])
+        self._scores_mt = self._function("scores_mt", None, [
+            _u8_p, ctypes.c_int, ctypes.c_size_t, _u32_p, _u64_p, ctypes.c_uint])
         self._classify = self._function("classify", ctypes.c_int, [_u8_p, _u32_p, _u32_p])
         sizes = {kind: self._function(f"{kind}_words", ctypes.c_size_t, [])()
                  for kind in ("work", "classify")}
@@ -126,30 +135,32 @@ class CLibrary:
         function.argtypes = argtypes
         return function
 
-    def scores(self, bits: np.ndarray, packed: bool = False) -> np.ndarray:
+    def scores(self, bits: np.ndarray, packed: bool = False,
+               threads: int | None = None) -> np.ndarray:
         """Input bits uint8 [N, num_inputs] -> class scores int64 [N, num_classes] (batch
-        API). `packed`: the bits as `pack_inputs` packs them, uint8 [N, ceil(num_inputs / 8)],
-        through `<name>_scores_packed`."""
-        return self.batch_runner(bits, packed)().astype(np.int64)
+        API). `packed`: the bits as `pack_inputs` packs them, uint8 [N, ceil(num_inputs / 8)]
+        (`<name>_scores_packed`). `threads`: cores to use (default: all this process may
+        run on; a library built without -DLGN_THREADS uses one)."""
+        return self.batch_runner(bits, packed, threads)().astype(np.int64)
 
-    def batch_runner(self, bits: np.ndarray, packed: bool = False):
-        """A no-argument callable that runs the batch API on `bits` (packed or not, as in
-        `scores`) into buffers allocated once, so repeated calls (a benchmark's) time the C
-        code, not numpy's allocations; it returns its scores buffer (uint32 [N,
-        num_classes], overwritten by each call)."""
-        if packed:
-            function = self._function("scores_packed", None,
-                                      [_u8_p, ctypes.c_size_t, _u32_p, _u64_p])
-            bits = self._check_bits(bits, 2, width=-(-self.num_inputs // 8))
-        else:
-            function, bits = self._scores, self._check_bits(bits, 2)
+    def batch_runner(self, bits: np.ndarray, packed: bool = False, threads: int | None = 1):
+        """A no-argument callable that runs the batch API (`<name>_scores_mt`) on `bits`
+        (packed or not, as in `scores`) on `threads` cores (None: all) into buffers
+        allocated once, so repeated calls (a benchmark's) time the C code, not numpy's
+        allocations; it returns its scores buffer (uint32 [N, num_classes], overwritten by
+        each call)."""
+        width = -(-self.num_inputs // 8) if packed else None
+        bits = self._check_bits(bits, 2, width=width)
+        threads = available_cores() if threads is None else threads
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}")
         out = np.zeros((len(bits), self.num_classes), dtype=np.uint32)
-        work = np.empty(self._work_words, dtype=np.uint64)
-        arguments = (bits.ctypes.data_as(_u8_p), len(bits), out.ctypes.data_as(_u32_p),
-                     work.ctypes.data_as(_u64_p))
+        work = np.empty(self._work_words * threads, dtype=np.uint64)
+        arguments = (bits.ctypes.data_as(_u8_p), int(packed), len(bits),
+                     out.ctypes.data_as(_u32_p), work.ctypes.data_as(_u64_p), threads)
 
         def run(buffers=(bits, out, work)):  # the buffers live as long as the callable
-            function(*arguments)
+            self._scores_mt(*arguments)
             return out
         return run
 
@@ -165,13 +176,18 @@ class CLibrary:
                  work.ctypes.data_as(_u64_p))
         return out.astype(np.int64)
 
-    def classify(self, bits_row: np.ndarray) -> tuple[int, np.ndarray]:
-        """One sample's input bits [num_inputs] -> (class index, scores int64 [num_classes])."""
-        bits_row = np.ascontiguousarray(self._check_bits(bits_row, 1))
+    def classify(self, bits_row: np.ndarray, packed: bool = False) -> tuple[int, np.ndarray]:
+        """One sample's input bits [num_inputs] -> (class index, scores int64 [num_classes]).
+        `packed`: its bits as `pack_inputs` packs them (`<name>_classify_packed`)."""
+        if packed:
+            function = self._function("classify_packed", ctypes.c_int, [_u8_p, _u32_p, _u32_p])
+            bits_row = self._check_bits(bits_row, 1, width=-(-self.num_inputs // 8))
+        else:
+            function, bits_row = self._classify, self._check_bits(bits_row, 1)
         out = np.zeros(self.num_classes, dtype=np.uint32)
         work = np.empty(self._classify_words, dtype=np.uint32)
-        cls = self._classify(bits_row.ctypes.data_as(_u8_p), out.ctypes.data_as(_u32_p),
-                             work.ctypes.data_as(_u32_p))
+        cls = function(bits_row.ctypes.data_as(_u8_p), out.ctypes.data_as(_u32_p),
+                       work.ctypes.data_as(_u32_p))
         return int(cls), out.astype(np.int64)
 
     def encode(self, features: np.ndarray) -> np.ndarray:
