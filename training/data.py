@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
+import os
 import pickle
 import zlib
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from lgn_compile.errors import LgnError
-from lgn_compile.model_file import Encoder
+from lgn_compile.model_file import Encoder, open_regular_file
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -29,6 +31,11 @@ IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
 CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_TEST = ("test_batch",)
 ENCODER_METHODS = ("uniform", "quantile")
+# Bounds on what a dataset file may make us allocate: an IDX file's data (10x MNIST's
+# training images), and a CIFAR-10 python batch file (a real one is 31 MB).
+MAX_IDX_BYTES = 1 << 30
+MAX_CIFAR_BATCH_BYTES = 256 << 20
+DEFLATE_MAX_RATIO = 1032  # deflate cannot expand data by more than this
 
 
 @dataclass
@@ -118,31 +125,48 @@ def load_idx_dataset(name: str, directory: Path) -> Dataset:
 def _find_file(directory: Path, stem: str, suffixes) -> Path:
     for suffix in suffixes:
         path = directory / (stem + suffix)
-        if path.is_file():
+        if path.exists():  # not only is_file(): a FIFO or directory there gets its own error
             return path
     raise LgnError(f"missing dataset file {directory / (stem + suffixes[0])} "
                    f"(expected {' or '.join(stem + s for s in suffixes)} in {directory})")
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (optionally gzipped) of unsigned bytes as a numpy array."""
-    try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise LgnError(f"cannot read {path}: corrupt or truncated ({exc})") from None
-    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
-        raise LgnError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if ndim < 1 or len(raw) < header:
-        raise LgnError(f"{path}: corrupt IDX header")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    if len(raw) - header != int(np.prod(shape)):
+    """An IDX file (optionally gzipped) of unsigned bytes as a numpy array.
+
+    The header's shape is checked before any data is read: it must be non-empty in every
+    dimension and fit both MAX_IDX_BYTES and what the file can hold (its size, or for gzip
+    DEFLATE_MAX_RATIO times it); the data is then inflated up to that size and no further."""
+    with open_regular_file(path, "dataset file", MAX_IDX_BYTES + (1 << 20)) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        try:
+            compressed = handle.read(2) == b"\x1f\x8b"
+            handle.seek(0)
+            stream = gzip.GzipFile(fileobj=handle, mode="rb") if compressed else handle
+            header = stream.read(4)
+            if len(header) < 4 or header[:2] != b"\0\0" or header[2] != 0x08:
+                raise LgnError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
+            dims = stream.read(4 * header[3])
+            if header[3] < 1 or len(dims) < 4 * header[3]:
+                raise LgnError(f"{path}: corrupt IDX header")
+            shape = tuple(int.from_bytes(dims[i:i + 4], "big") for i in range(0, len(dims), 4))
+            count = math.prod(shape)  # Python ints: no overflow
+            if count == 0:
+                raise LgnError(f"{path}: the IDX header declares an empty array {shape} (no "
+                               "samples, or images of size 0)")
+            holds = size * DEFLATE_MAX_RATIO if compressed else size - len(dims) - 4
+            if count > min(holds, MAX_IDX_BYTES):
+                raise LgnError(f"{path}: the IDX header declares {shape} = {count:,} bytes, "
+                               f"more than the file can hold or the limit of "
+                               f"{MAX_IDX_BYTES:,} bytes")
+            data = stream.read(count + 1)  # one byte more: trailing data is corruption too
+        except (OSError, EOFError, zlib.error) as exc:
+            raise LgnError(f"cannot read {path}: corrupt or truncated ({exc})") from None
+    if len(data) != count:
         raise LgnError(f"{path}: truncated or corrupt IDX file (header says {shape}, "
-                       f"{len(raw) - header} data bytes)")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+                       f"{'more than ' if len(data) > count else ''}{min(len(data), count):,} "
+                       "data bytes)")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -171,13 +195,14 @@ def load_cifar10(directory: Path) -> Dataset:
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with open_regular_file(path, "dataset file", MAX_CIFAR_BATCH_BYTES) as f:
+        content = f.read()
     try:
-        with open(path, "rb") as f:
-            batch = _ArrayUnpickler(io.BytesIO(f.read()), encoding="bytes").load()
+        batch = _ArrayUnpickler(io.BytesIO(content), encoding="bytes").load()
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError,
-            IndexError, AttributeError) as exc:
+            IndexError, AttributeError, OverflowError) as exc:
         raise LgnError(f"cannot read CIFAR-10 batch {path}: corrupt or not a python batch "
                        f"({exc})") from None
     if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data) or (
