@@ -29,19 +29,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import networkx as nx
 import numpy as np
 
 from lgn_compile import ir
 from lgn_compile.errors import LgnError
-from lgn_compile.gates import CONST_OPERANDS, full_mask, simplify
+from lgn_compile.gates import CONST_OPERANDS, full_mask, simplify, table_expression
 
 MIN_K, MAX_K = 3, 6   # a Shannon split needs a 3-input mux; tables are Python ints <= 64 bits
 CUTS = 8              # priority cuts kept per node (ABC's default)
 CHUNK = 2048          # nodes per numpy batch: bounds the [nodes, 81, 2K] candidate arrays
 MUX = 0xCA            # operands (else, then, select): select ? then : else
 _NO_KEY = np.iinfo(np.int64).max
+_UNCONSTRAINED = 2**40  # the required time of a node no LUT reads
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,12 @@ def lut_map(g: nx.DiGraph, k: int = 6, cuts: int = CUTS, area_flow_rounds: int =
     """Map the gates of `g` (any pass preset) into K-input LUTs: depth first, then area."""
     if not MIN_K <= k <= MAX_K:
         raise LgnError(f"LUT size K must be {MIN_K}..{MAX_K}, got {k}")
+    with ir.bulk_work():  # millions of small tuples and lists; none in a cycle
+        return _lut_map(g, k, cuts, area_flow_rounds, exact_area_rounds)
+
+
+def _lut_map(g: nx.DiGraph, k: int, cuts: int, area_flow_rounds: int,
+             exact_area_rounds: int) -> LutMapping:
     stages = []
     start = time.perf_counter()
     subject = Subject(g, k)
@@ -222,7 +230,7 @@ class _Mapper:
         self.arrival = np.full(n + 1, -1, dtype=np.int64)
         self.arrival[:p] = 0
         self.flow = np.zeros(n + 1)
-        self.required = np.full(n + 1, np.iinfo(np.int64).max // 4, dtype=np.int64)
+        self.required = np.full(n + 1, _UNCONSTRAINED, dtype=np.int64)
         self.leaf_hash = np.random.default_rng(0).integers(1, 2**63, n + 1, dtype=np.uint64)
         self.leaf_hash[n] = 0
         fanin = np.full((n, k), n, dtype=np.int32)
@@ -330,23 +338,26 @@ class _Mapper:
         """Recount the mapping from the outputs down: references, required times for the
         depth the first pass reached, and the fanout estimates area flow divides by."""
         n, p = self.sent, self.subject.num_inputs
-        self.best = [tuple(leaf for leaf in cut if leaf < n) for cut in self.cuts[:n, 0].tolist()]
+        sizes = (self.cuts[:n, 0] < n).sum(1).tolist()
+        self.best = best = [tuple(cut[:size]) for cut, size
+                            in zip(self.cuts[:n, 0].tolist(), sizes)]
         refs = [0] * (n + 1)
         drivers = [d for d in self.subject.drivers if not isinstance(d, str) and d >= p]
         for d in drivers:
             refs[d] += 1
-        required = self.required
         if not self.refs:  # after the depth pass: fix the target depth
             self.target = max((int(self.arrival[d]) for d in drivers), default=0)
-        required[:] = np.iinfo(np.int64).max // 4
-        required[drivers] = self.target
-        req = required.tolist()
+        req = [_UNCONSTRAINED] * (n + 1)
+        for d in drivers:
+            req[d] = self.target
         for v in range(n - 1, p - 1, -1):
             if refs[v]:
-                for leaf in self.best[v]:
+                below = req[v] - 1
+                for leaf in best[v]:
                     refs[leaf] += 1
-                    req[leaf] = min(req[leaf], req[v] - 1)
-        required[:] = req
+                    if below < req[leaf]:
+                        req[leaf] = below
+        self.required[:] = req
         self.refs = refs
         self.est_refs = np.maximum((2 * self.est_refs + np.array(refs)) / 3, 1.0)
         return refs
@@ -364,41 +375,61 @@ class _Mapper:
         arrival = self.arrival.tolist()
         required = self.required.tolist()
 
-        def reference(cut, step):  # LUTs that (de)referencing `cut` creates or frees
-            area, stack = 0, list(cut)
+        def dereference(cut):  # free the cut's cone: LUTs no longer read
+            stack = list(cut)
+            while stack:
+                leaf = stack.pop()
+                if leaf >= p:
+                    refs[leaf] -= 1
+                    if not refs[leaf]:
+                        stack.extend(best[leaf])
+
+        def reference(cut, limit=n):  # LUTs the cut's cone adds; undone if over `limit`
+            area, stack, log = 0, list(cut), []
             while stack:
                 leaf = stack.pop()
                 if leaf < p:
                     continue
-                if step < 0:
-                    refs[leaf] -= 1
-                if refs[leaf] == 0:
+                if not refs[leaf]:
                     area += 1
+                    if area > limit:
+                        break
                     stack.extend(best[leaf])
-                if step > 0:
-                    refs[leaf] += 1
+                refs[leaf] += 1
+                log.append(leaf)
+            if area > limit:
+                for leaf in log:
+                    refs[leaf] -= 1
             return area
 
+        mapped = [v for v in range(p, n) if refs[v]]  # no node gets read before its turn
+        sizes = (self.cuts[mapped, :c] < n).sum(2).tolist()
+        cut_lists = dict(zip(mapped, zip(self.cuts[mapped, :c].tolist(), sizes)))
         for v in range(p, n):
             if not refs[v]:
-                arrival[v] = 1 + max(arrival[leaf] for leaf in best[v])
+                arrival[v] = 1 + max(map(arrival.__getitem__, best[v]))
                 continue
-            reference(best[v], -1)
-            choice = None
-            for slot, cut in enumerate(self.cuts[v, :c].tolist()):
-                if not self.valid[v, slot]:
+            dereference(best[v])
+            choice = None  # ((area, depth), slot, cut)
+            for slot, (cut, size) in enumerate(zip(*cut_lists[v])):
+                if not size:
                     continue
-                cut = tuple(leaf for leaf in cut if leaf < n)
-                depth = 1 + max(arrival[leaf] for leaf in cut)
-                area = reference(cut, 1)
-                reference(cut, -1)
-                key = (depth > required[v], area, depth)
-                if choice is None or key < choice[0]:
-                    choice = (key, slot, cut)
-            (_, _, arrival[v]), slot, best[v] = choice
-            reference(best[v], 1)
+                cut = tuple(cut[:size])
+                depth = 1 + max(map(arrival.__getitem__, cut))
+                if depth > required[v]:
+                    continue
+                limit = choice[0][0] if choice else n
+                area = reference(cut, limit)
+                if area <= limit:
+                    dereference(cut)
+                    if choice is None or (area, depth) < choice[0]:
+                        choice = ((area, depth), slot, cut)
+            assert choice is not None, "the previous cut no longer meets its required time"
+            (_, arrival[v]), slot, best[v] = choice
+            reference(best[v])
             if slot:  # the chosen cut becomes the best one (slot 0) for the next pass
-                self.cuts[v, [0, slot]] = self.cuts[v, [slot, 0]]
+                for table in (self.cuts, self.sig):
+                    table[v, [0, slot]] = table[v, [slot, 0]]
         self.arrival[:n] = arrival[:n]
 
     # -- 4. LUT functions --
@@ -487,16 +518,18 @@ def _cone_table(subject: Subject, root: int, leaves: tuple[int, ...]) -> int:
         stack.pop()
         if v in value:
             continue
-        operands = [value[f] for f in subject.fanins[v]]
-        table, result = subject.tables[v], 0
-        for j in range(1 << len(operands)):
-            if (table >> j) & 1:
-                term = mask
-                for i, op in enumerate(operands):
-                    term &= op if (j >> i) & 1 else mask ^ op
-                result |= term
-        value[v] = result
+        fanins = subject.fanins[v]
+        value[v] = _gate_function(subject.tables[v], len(fanins))([value[f] for f in fanins]) & mask
     return value[root]
+
+
+@lru_cache(maxsize=4096)
+def _gate_function(table: int, arity: int):
+    """A Python function of a list of operand truth tables (ints) computing the gate on them
+    bitwise (its ~ leaves high bits set: the caller masks), from gates.table_expression."""
+    expression = table_expression(table, arity)
+    assert expression is not None, "subject graph gates are never constant"
+    return eval("lambda a: " + expression.format(*(f"a[{i}]" for i in range(arity))))
 
 
 def _full_support(table: int, k: int) -> bool:
