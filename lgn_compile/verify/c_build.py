@@ -216,3 +216,129 @@ class CLibrary:
             raise ValueError(f"expected input bits of shape {want}, got {bits.shape}")
         return bits
 
+
+
+# --- Cross builds: every C entry point of several nets in one program run under an emulator.
+
+ARM64_CC = "aarch64-linux-gnu-gcc"
+ARM64_RUNNER = ("qemu-aarch64",)  # user mode; the program is linked -static
+CROSS_PATHS = ("scores", "scores packed", "scores mt", "classify", "classify packed")
+CROSS_THREADS = 3
+
+_CROSS_DRIVER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+%(includes)s
+
+/* Per net on stdin: uint32 n, then n samples of one byte per input. Per net on stdout, as
+ * uint32: the scores [n][classes] of %(paths)s, then the classes [n] the last two return. */
+typedef void batch_fn(const uint8_t *, size_t, uint32_t *, uint64_t *);
+typedef void batch_mt_fn(const uint8_t *, int, size_t, uint32_t *, uint64_t *, unsigned);
+typedef int one_fn(const uint8_t *, uint32_t *, uint32_t *);
+struct net {
+    batch_fn *scores, *scores_packed;
+    batch_mt_fn *scores_mt;
+    one_fn *classify, *classify_packed;
+    size_t inputs, classes, work_words, classify_words;
+};
+static const struct net nets[] = {
+%(nets)s
+};
+
+int main(void)
+{
+    size_t k, s, i;
+
+    for (k = 0; k < sizeof nets / sizeof nets[0]; ++k) {
+        const struct net *net = &nets[k];
+        const size_t bytes = (net->inputs + 7) / 8;
+        uint32_t n;
+        uint8_t *bits, *packed;
+        uint32_t *scores, *classes, *one;
+        uint64_t *work;
+
+        if (fread(&n, sizeof n, 1, stdin) != 1)
+            return 2;
+        bits = malloc(n * net->inputs + 1);
+        packed = calloc(n * bytes + 1, 1);
+        scores = malloc((n * net->classes + 1) * sizeof *scores);
+        classes = malloc((2 * (size_t)n + 1) * sizeof *classes);
+        one = malloc(net->classify_words * sizeof *one);
+        work = malloc(%(threads)d * net->work_words * sizeof *work);
+        if (fread(bits, 1, n * net->inputs, stdin) != n * net->inputs)
+            return 2;
+        for (s = 0; s < n; ++s)
+            for (i = 0; i < net->inputs; ++i)
+                packed[s * bytes + i / 8] |= (uint8_t)((bits[s * net->inputs + i] != 0) << (i %% 8));
+        net->scores(bits, n, scores, work);
+        fwrite(scores, sizeof *scores, n * net->classes, stdout);
+        net->scores_packed(packed, n, scores, work);
+        fwrite(scores, sizeof *scores, n * net->classes, stdout);
+        net->scores_mt(bits, 0, n, scores, work, %(threads)d);
+        fwrite(scores, sizeof *scores, n * net->classes, stdout);
+        for (s = 0; s < n; ++s)
+            classes[s] = (uint32_t)net->classify(bits + s * net->inputs,
+                                                 scores + s * net->classes, one);
+        fwrite(scores, sizeof *scores, n * net->classes, stdout);
+        for (s = 0; s < n; ++s)
+            classes[n + s] = (uint32_t)net->classify_packed(packed + s * bytes,
+                                                            scores + s * net->classes, one);
+        fwrite(scores, sizeof *scores, n * net->classes, stdout);
+        fwrite(classes, sizeof *classes, 2 * (size_t)n, stdout);
+        free(bits), free(packed), free(scores), free(classes), free(one), free(work);
+    }
+    return 0;
+}
+"""
+
+
+def cross_toolchain(cc: str = ARM64_CC, runner: Sequence[str] = ARM64_RUNNER) -> str | None:
+    """Why the cross compiler or its emulator cannot be used here, or None when both can."""
+    missing = [tool for tool in (cc, runner[0]) if shutil.which(tool) is None]
+    return f"{' and '.join(missing)} not installed" if missing else None
+
+
+def cross_scores(c_files: Sequence[Path], nets: Sequence[tuple[str, int, int]],
+                 bits: Sequence[np.ndarray], cc: str = ARM64_CC,
+                 runner: Sequence[str] = ARM64_RUNNER, timeout: float = 600,
+                 extra_flags: Sequence[str] = ()) -> list[dict[str, np.ndarray]]:
+    """Build the emitted C of several nets (`c_files`, each `<name>.h` beside it; `nets`:
+    (name, num_inputs, num_classes)) with one driver into a static program for another
+    architecture (default ARM64: gcc -O2, threads on; no -m flags, so the word width is
+    what the emitted --simd mode gives that target), run it under the emulator on
+    `bits[k]` for net k, and return per net {path: scores int64 [N, classes]} for every
+    CROSS_PATHS entry, plus "classify class" / "classify packed class" (int64 [N])."""
+    build = Path(c_files[0]).parent
+    includes = "\n".join(f'#include "{name}.h"' for name, _, _ in nets)
+    table = ",\n".join(
+        f"    {{{n}_scores, {n}_scores_packed, {n}_scores_mt, {n}_classify, {n}_classify_packed, "
+        f"{n.upper()}_NUM_INPUTS, {n.upper()}_NUM_CLASSES, {n.upper()}_WORK_WORDS, "
+        f"{n.upper()}_CLASSIFY_WORDS}}" for n, _, _ in nets)
+    driver = build / "cross_driver.c"
+    driver.write_text(_CROSS_DRIVER % dict(includes=includes, nets=table, threads=CROSS_THREADS,
+                                           paths=", ".join(CROSS_PATHS)))
+    exe = build / "cross_driver"
+    include_dirs = sorted({f"-I{Path(c).parent}" for c in c_files})
+    command = [cc, "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-static", "-DLGN_THREADS",
+               "-pthread", *include_dirs,
+               *extra_flags, "-o", str(exe), str(driver), *map(str, c_files)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    if result.returncode != 0:
+        raise LgnError(f"{cc} failed: {_first_error(result.stderr)}")
+    stdin = b"".join(np.uint32(len(b)).tobytes() + np.ascontiguousarray(b, np.uint8).tobytes()
+                     for b in bits)
+    run = subprocess.run([*runner, str(exe)], input=stdin, capture_output=True, timeout=timeout,
+                         check=False)
+    if run.returncode != 0:
+        raise RuntimeError(f"{runner[0]} {exe} exited {run.returncode}: {run.stderr[-500:]!r}")
+    out, at, results = np.frombuffer(run.stdout, dtype=np.uint32), 0, []
+    for (_, _, classes), rows in zip(nets, bits):
+        n, found = len(rows), {}
+        for path in CROSS_PATHS:
+            found[path] = out[at:at + n * classes].reshape(n, classes).astype(np.int64)
+            at += n * classes
+        for path in ("classify class", "classify packed class"):
+            found[path], at = out[at:at + n].astype(np.int64), at + n
+        results.append(found)
+    assert at == len(out), f"driver wrote {len(out)} words, expected {at}"
+    return results
