@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from lgn_compile.exports.aiger import export_aiger
 from lgn_compile.exports.blif import export_blif
+from lgn_compile.exports.blif_lut import LUT_EXPORTS
 from lgn_compile.exports.dot import export_dot
 
-EXPORTS = {"blif": export_blif, "aiger": export_aiger, "dot": export_dot}
+EXPORTS = {"blif": export_blif, "aiger": export_aiger, "dot": export_dot, **LUT_EXPORTS}

@@ -187,12 +187,10 @@ class Subject:
     def _make(self, table: int, operands: tuple, orig: int | None) -> int | str:
         """The signal computing `table` over `operands` (signals): a constant, an operand
         itself, or a new node (split by Shannon expansion when wider than K)."""
-        table, keep = simplify(table, operands)
-        operands = tuple(operands[i] for i in keep)
-        if not operands:
-            return str(table & 1)
-        if len(operands) == 1 and table == 0b10:
-            return operands[0]
+        gate = _reduce(table, operands)
+        if not isinstance(gate, tuple):
+            return gate
+        table, operands = gate
         if len(operands) > self.k:  # f = last ? f(last=1) : f(last=0), halves over the rest
             half = 1 << (len(operands) - 1)
             low = self._make(table & ((1 << half) - 1), operands[:-1], None)
@@ -444,19 +442,12 @@ class _Mapper:
         for v in mapped:
             leaves = self.best[v]
             table = _cone_table(subject, v, leaves)
-            operands = tuple(signal[leaf] for leaf in leaves)
-            if any(isinstance(op, str) for op in operands) or not _full_support(table, len(leaves)) \
-                    or len(set(operands)) < len(operands):
-                table, keep = simplify(table, operands)
-                operands = tuple(operands[i] for i in keep)
-                if not operands:
-                    signal[v] = str(table & 1)
-                    continue
-                if len(operands) == 1 and table == 0b10:
-                    signal[v] = operands[0]
-                    continue
-            signal[v] = v
-            made[v] = (operands, table)
+            gate = _reduce(table, tuple(signal[leaf] for leaf in leaves))
+            if isinstance(gate, tuple):
+                signal[v] = v
+                made[v] = gate[::-1]
+            else:  # a wire or a constant: its readers take the signal itself
+                signal[v] = gate
         drivers = [signal[d] if not isinstance(d, str) else d for d in subject.drivers]
         live, stack = set(), [d for d in drivers if not isinstance(d, str) and d >= p]
         while stack:  # LUTs folded into readers may leave others unread
@@ -532,10 +523,26 @@ def _gate_function(table: int, arity: int):
     return eval("lambda a: " + expression.format(*(f"a[{i}]" for i in range(arity))))
 
 
-def _full_support(table: int, k: int) -> bool:
-    """Whether the table depends on every one of its k variables."""
-    return all((table >> (1 << i)) & low != table & low
-               for i, low in enumerate(_LOW_HALVES[k]))
+def _reduce(table: int, operands: tuple) -> tuple[int, tuple] | int | str:
+    """A gate over signals without constant, repeated or ignored operands (gates.simplify):
+    (table, operands), or the signal it is when it is a constant or a wire."""
+    if not _is_simple(table, operands):
+        table, keep = simplify(table, operands)
+        operands = tuple(operands[i] for i in keep)
+    if not operands:
+        return str(table & 1)
+    if len(operands) == 1 and table == 0b10:
+        return operands[0]
+    return table, operands
+
+
+def _is_simple(table: int, operands: tuple) -> bool:
+    """Whether gates.simplify would leave the gate as it is: distinct signals, no constant,
+    each one read (a quick check of the common case, which simplify's tables make slow)."""
+    return (len(set(operands)) == len(operands) and "0" not in operands
+            and "1" not in operands and len(operands) <= MAX_K
+            and all((table >> (1 << i)) & low != table & low
+                    for i, low in enumerate(_LOW_HALVES[len(operands)])))
 
 
 # per k: masks of the table bits j with variable i = 0
