@@ -7,6 +7,7 @@ User errors (unknown dataset, bad flags, an output that cannot be written) print
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -18,18 +19,21 @@ from lgn_compile.errors import LgnError, OneLineParser, run_command
 from lgn_compile.model_file import MAX_GATES
 
 from .data import DATASETS, ENCODER_METHODS
-from .layers import CONNECTIONS, INITS, IWP_ACTIVATIONS, PARAMETRIZATIONS, SAMPLINGS
+from .layers import CONNECTION_RELAXES, CONNECTIONS, INITS, IWP_ACTIVATIONS, PARAMETRIZATIONS, SAMPLINGS
 
 # Defaults tuned on digits: ~96-97% discrete test accuracy, 4000 gates, seconds on 2 cores.
 DEFAULTS = {"layers": "2000,2000", "tau": 5.0, "lr": 0.05, "epochs": 100, "batch_size": 128,
             "thresholds": 7, "init": "residual", "parametrization": "softmax16", "arity": 2,
             "activation": "sin", "sampling": "soft", "gumbel_tau": 1.0,
-            "connections": "random", "conv": None}
+            "connections": "random", "conv": None, "candidates": 16, "candidate_group": 32,
+            "connection_strength": 2.0, "connection_relax": "hard"}
 # What --resume takes from the checkpoint (the run's model, data and optimizer settings);
 # the rest (run length, outputs, device, logging) comes from the command line.
 RESUMED_ARGS = ("dataset", "data_dir", "limit", "seed", "layers", "tau", "lr", "batch_size",
                 "thresholds", "encoder", "init", "init_strength", "parametrization", "arity",
-                "activation", "sampling", "gumbel_tau", "connections", "conv", "name")
+                "activation", "sampling", "gumbel_tau", "connections", "conv", "name",
+                "candidates", "candidate_group", "connection_strength", "connection_lr",
+                "connection_relax")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,9 +113,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gumbel-tau", type=float, default=d["gumbel_tau"], metavar="T",
                    help=f"Gumbel temperature (default: {d['gumbel_tau']:g})")
     p.add_argument("--connections", choices=CONNECTIONS, default=d["connections"],
-                   help="wiring: random (difflogic: a seeded cover of the inputs) or unique "
+                   help="wiring: random (difflogic: a seeded cover of the inputs), unique "
                         "(every input used, no gate reads an input twice, no two gates read "
-                        f"the same inputs) (default: {d['connections']})")
+                        "the same inputs) or learnable (each operand learns which of "
+                        "--candidates inputs to read; conv trees learn their leaves in "
+                        "their window; the saved model has fixed wiring) "
+                        f"(default: {d['connections']})")
+    p.add_argument("--candidates", type=int, default=d["candidates"], metavar="N",
+                   help="learnable wiring: inputs each operand chooses from, a random subset "
+                        "shared by a block of --candidate-group gates; 0 means all the "
+                        f"layer's inputs (default: {d['candidates']})")
+    p.add_argument("--candidate-group", type=int, default=d["candidate_group"], metavar="G",
+                   help="learnable wiring: gates sharing one candidate set per operand "
+                        f"(larger is faster, smaller more varied) (default: {d['candidate_group']})")
+    p.add_argument("--connection-strength", type=float, default=d["connection_strength"],
+                   metavar="S",
+                   help="learnable wiring: initial logit of each operand's random starting "
+                        f"input (0: no preference) (default: {d['connection_strength']:g})")
+    p.add_argument("--connection-relax", choices=CONNECTION_RELAXES,
+                   default=d["connection_relax"],
+                   help="learnable wiring in training: hard (the best candidate, gradient of "
+                        "the softmax: no discretization gap) or soft (the softmax mixture of "
+                        "the candidates); --sampling gumbel samples picks instead (default: "
+                        f"{d['connection_relax']})")
+    p.add_argument("--connection-lr", type=float, metavar="LR",
+                   help="learnable wiring: Adam learning rate of the connection logits "
+                        "(default: --lr)")
     p.add_argument("--limit", type=int, metavar="N",
                    help="use only the first N training and N test samples (quick runs)")
     p.add_argument("--checkpoint", metavar="PATH",
@@ -166,6 +193,7 @@ def _check_args(args) -> list[int]:
         (args.tau > 0 and args.tau < float("inf"), f"--tau must be positive, got {args.tau}"),
         (args.lr > 0 and args.lr < float("inf"), f"--lr must be positive, got {args.lr}"),
         (args.epochs >= 1, f"--epochs must be at least 1, got {args.epochs}"),
+        (0 <= args.seed < 2**32, f"--seed must be in 0..{2**32 - 1}, got {args.seed}"),
         (args.steps is None or args.steps >= 1, f"--steps must be at least 1, got {args.steps}"),
         (args.batch_size >= 1, f"--batch-size must be at least 1, got {args.batch_size}"),
         (1 <= args.thresholds <= 1024,
@@ -182,6 +210,13 @@ def _check_args(args) -> list[int]:
         (args.gumbel_tau > 0 and args.gumbel_tau < float("inf"),
          f"--gumbel-tau must be positive, got {args.gumbel_tau}"),
         (args.limit is None or args.limit >= 1, f"--limit must be at least 1, got {args.limit}"),
+        (args.candidates >= 0, f"--candidates must be at least 0, got {args.candidates}"),
+        (args.candidate_group >= 1,
+         f"--candidate-group must be at least 1, got {args.candidate_group}"),
+        (math.isfinite(args.connection_strength),
+         f"--connection-strength must be finite, got {args.connection_strength}"),
+        (args.connection_lr is None or 0 < args.connection_lr < float("inf"),
+         f"--connection-lr must be positive, got {args.connection_lr}"),
         (args.checkpoint_every >= 1,
          f"--checkpoint-every must be at least 1, got {args.checkpoint_every}"),
         (args.name is None or args.name.isidentifier(),
@@ -193,8 +228,30 @@ def _check_args(args) -> list[int]:
     return sizes
 
 
+def resumed_settings(saved: dict, path) -> dict:
+    """The checkpoint's run settings, each of the type and choices its flag allows (then
+    range-checked with the command line's flags), so a hostile checkpoint is one line."""
+    actions = {action.dest: action for action in build_parser()._actions}
+    for key in RESUMED_ARGS:
+        if key not in saved:
+            continue
+        value, action = saved[key], actions[key]
+        kind = action.type or str
+        if value is None:
+            ok = action.default is None
+        elif kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            ok = type(value) is kind and (action.choices is None or value in action.choices)
+        if not ok:
+            raise LgnError(f"{path}: the checkpoint's setting {key} = {value!r:.60} is not a "
+                           f"valid --{key.replace('_', '-')} value")
+    return saved
+
+
 GATE_FLAGS = ("parametrization", "arity", "connections", "init", "init_strength", "activation",
-              "sampling", "gumbel_tau")
+              "sampling", "gumbel_tau", "candidates", "candidate_group", "connection_strength",
+              "connection_relax")
 
 
 def conv_blocks(args) -> list[dict] | None:
@@ -262,7 +319,7 @@ def _run(args) -> int:
 
     resumed = load_checkpoint(args.resume) if args.resume else None
     if resumed is not None:
-        saved = resumed["training_state"]["args"]
+        saved = resumed_settings(resumed["training_state"]["args"], args.resume)
         for key in RESUMED_ARGS:  # a setting newer than the checkpoint keeps its default
             setattr(args, key, saved.get(key, getattr(args, key)))
     sizes = _check_args(args)
@@ -282,7 +339,10 @@ def _run(args) -> int:
     encoder = ThermometerEncoder(args.thresholds, method=args.encoder).fit(data.train_features)
     train_bits, test_bits = encoder.encode(data.train_features), encoder.encode(data.test_features)
     if resumed is not None:
-        net = net_from_config(resumed["config"], resumed["state_dict"])
+        try:
+            net = net_from_config(resumed["config"], resumed["state_dict"])
+        except LgnError as exc:
+            raise LgnError(f"{args.resume}: {exc}") from exc
     else:
         net = build_net(args, data, sizes)
     say = (lambda line: None) if args.quiet or rank else print
@@ -315,7 +375,7 @@ def _run(args) -> int:
                     eval_every=args.eval_every, progress=not args.quiet,
                     log=None if not args.quiet else (lambda line: None),
                     checkpoint=checkpoint if args.checkpoint else None,
-                    checkpoint_every=args.checkpoint_every,
+                    checkpoint_every=args.checkpoint_every, connection_lr=args.connection_lr,
                     resume=None if resumed is None else resumed["training_state"])
     if rank:
         return 0

@@ -39,25 +39,37 @@ from lgn_compile.gates import MAX_ARITY
 
 from .layers import GateBlock, GroupSum, LogicLayer, LogicNet
 
+DENSE_ONLY_OPTIONS = ("candidates", "candidate_group")  # a tree's window is its candidates
 GATE_OPTIONS = ("parametrization", "arity", "init", "init_strength", "activation", "sampling",
                 "gumbel_tau")
 
 
-def tree_leaves(in_channels: int, out_channels: int, kernel_size: int, leaves: int,
-                channels_per_tree: int, seed: int) -> torch.Tensor:
-    """int64 [out_channels, leaves]: each tree's leaves as receptive-field indices
-    c*k*k + dy*k + dx (the order of `F.unfold`), drawn from `channels_per_tree` random input
-    channels; distinct while the field has enough positions, else a shuffled cover."""
+def tree_fields(in_channels: int, out_channels: int, kernel_size: int, leaves: int,
+                channels_per_tree: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(fields int64 [out_channels, picked channels * k*k], slots int64 [out_channels,
+    leaves]): each tree's window, the k x k field of `channels_per_tree` random input
+    channels as receptive-field indices c*k*k + dy*k + dx (the order of `F.unfold` and of a
+    conv2d weight), and its leaves as slots of that window; distinct while the window has
+    enough positions, else a shuffled cover."""
     gen = torch.Generator().manual_seed(seed)
     window = kernel_size * kernel_size
     picks = min(channels_per_tree, in_channels)
-    rows = []
+    fields, slots = [], []
     for _ in range(out_channels):
         channels = torch.randperm(in_channels, generator=gen)[:picks]
-        field = (channels[:, None] * window + torch.arange(window)).reshape(-1)
-        slots = torch.randperm(max(leaves, len(field)), generator=gen)[:leaves] % len(field)
-        rows.append(field[slots])
-    return torch.stack(rows)
+        fields.append((channels[:, None] * window + torch.arange(window)).reshape(-1))
+        slots.append(torch.randperm(max(leaves, len(fields[-1])), generator=gen)[:leaves]
+                     % len(fields[-1]))
+    return torch.stack(fields), torch.stack(slots)
+
+
+def tree_leaves(in_channels: int, out_channels: int, kernel_size: int, leaves: int,
+                channels_per_tree: int, seed: int) -> torch.Tensor:
+    """int64 [out_channels, leaves]: each tree's leaves as receptive-field indices (see
+    `tree_fields`)."""
+    fields, slots = tree_fields(in_channels, out_channels, kernel_size, leaves,
+                                channels_per_tree, seed)
+    return fields.gather(1, slots)
 
 
 def _out_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -82,14 +94,24 @@ class LogicConv2d(GateBlock):
         seed: seed of the leaves, and of each level's init noise.
         parametrization, arity, init, init_strength, activation, sampling, gumbel_tau:
             as `LogicLayer`, for every gate of every tree.
+        connections: "random" (leaves fixed at init) or "learnable": each leaf operand
+            picks its position in the tree's window (the k x k field of its
+            `channels_per_tree` channels) by a learned softmax, starting at the random leaf
+            (LogicLayer's learnable wiring on level 0); relaxed, all leaves are one conv2d
+            with the (straight-through one-hot, or softmax) weights.
+        connection_strength, connection_relax: as `LogicLayer`, for the learnable leaves.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
                  stride: int = 1, padding: int = 0, depth: int = 3, channels_per_tree: int = 2,
                  seed: int = 0, parametrization: str = "softmax16", arity: int = 2,
                  init: str = "residual", init_strength: float | None = None,
-                 activation: str = "sin", sampling: str = "soft", gumbel_tau: float = 1.0):
+                 activation: str = "sin", sampling: str = "soft", gumbel_tau: float = 1.0,
+                 connections: str = "random", connection_strength: float = 2.0,
+                 connection_relax: str = "hard"):
         super().__init__()
+        if connections not in ("random", "learnable"):
+            raise ValueError(f"conv leaves are random or learnable, got {connections!r}")
         sizes = {"in_channels": in_channels, "out_channels": out_channels,
                  "kernel_size": kernel_size, "stride": stride, "depth": depth,
                  "channels_per_tree": channels_per_tree}
@@ -102,12 +124,16 @@ class LogicConv2d(GateBlock):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.channels_per_tree, self.seed, self.sampling = channels_per_tree, seed, sampling
         field = in_channels * kernel_size * kernel_size
+        window = min(channels_per_tree, in_channels) * kernel_size * kernel_size
         widths = [field] + [out_channels * arity ** (depth - 1 - level) for level in range(depth)]
         self.levels = nn.ModuleList(
-            LogicLayer(widths[level], widths[level + 1], parametrization, "random",
-                       seed=seed * 64 + level, init=init, arity=arity,
-                       init_strength=init_strength, activation=activation, sampling=sampling,
-                       gumbel_tau=gumbel_tau)
+            LogicLayer(widths[level], widths[level + 1], parametrization,
+                       connections if level == 0 else "random", seed=seed * 64 + level,
+                       init=init, arity=arity, init_strength=init_strength,
+                       activation=activation, sampling=sampling, gumbel_tau=gumbel_tau,
+                       candidates=window, candidate_group=1,
+                       connection_strength=connection_strength,
+                       connection_relax=connection_relax)
             for level in range(depth))
         self.reset_parameters()
 
@@ -120,17 +146,32 @@ class LogicConv2d(GateBlock):
         g*arity .. g*arity + arity - 1 of tree o; level l's gate (o, g) reads gates
         g*arity .. of tree o in level l - 1 (gates are numbered o * gates_per_tree + g)."""
         arity = self.arity
-        leaves = tree_leaves(self.in_channels, self.out_channels, self.kernel_size,
-                             arity ** self.depth, self.channels_per_tree, self.seed)
+        fields, slots = tree_fields(self.in_channels, self.out_channels, self.kernel_size,
+                                    arity ** self.depth, self.channels_per_tree, self.seed)
+        leaves = fields.gather(1, slots)
         with torch.no_grad():
             for level, layer in enumerate(self.levels):
                 layer.reset_parameters()
                 wiring = leaves.reshape(-1) if level == 0 else torch.arange(layer.in_dim)
-                layer.indices.copy_(wiring.reshape(layer.out_dim, arity).t())
+                if not layer.learnable:
+                    layer.indices.copy_(wiring.reshape(layer.out_dim, arity).t())
+                elif layer.candidate_index.shape[1] == 1:  # the window is the whole field
+                    layer.set_candidates(
+                        torch.arange(layer.in_dim).expand(arity, 1, -1),
+                        wiring.reshape(layer.out_dim, arity).t().unsqueeze(1))
+                else:  # one candidate set per gate: its tree's window
+                    per_gate = arity ** (self.depth - 1)
+                    layer.set_candidates(
+                        fields.repeat_interleave(per_gate, 0).expand(arity, -1, -1),
+                        slots.reshape(layer.out_dim, arity).t().unsqueeze(-1))
 
     def config(self) -> dict:
         """Plain-typed settings that rebuild this block (an entry of `config.arch`)."""
         gates = {k: v for k, v in self.levels[0].config().items() if k in GATE_OPTIONS}
+        if self.levels[0].learnable:
+            gates.update(connections="learnable",
+                         connection_strength=self.levels[0].connection_strength,
+                         connection_relax=self.levels[0].connection_relax)
         return {"type": "conv", "in_channels": self.in_channels,
                 "out_channels": self.out_channels, "kernel_size": self.kernel_size,
                 "stride": self.stride, "padding": self.padding, "depth": self.depth,
@@ -164,7 +205,7 @@ class LogicConv2d(GateBlock):
         padded = F.pad(x, (pad,) * 4) if pad else x
         rows, cols = padded.shape[-2:]
         height, width = self.out_shape(x.shape[1:])[1:]
-        leaves = self.levels[0].indices.t()  # [gates, arity]: c*k*k + dy*k + dx
+        leaves = self.levels[0].wiring().t()  # [gates, arity]: c*k*k + dy*k + dx
         leaf = (leaves // (k * k) * rows + leaves % (k * k) // k) * cols + leaves % k
         device = leaves.device
         position = ((torch.arange(height, device=device) * stride * cols)[:, None]
@@ -173,17 +214,34 @@ class LogicConv2d(GateBlock):
         gathered = padded.reshape(len(x), -1).index_select(1, index)
         return gathered.reshape(len(x), len(position), *leaves.shape).unbind(-1)
 
-    def _trees(self, x: torch.Tensor, gates) -> torch.Tensor:
+    def _mixed_leaf_operands(self, x: torch.Tensor, sample: bool) -> tuple[torch.Tensor, ...]:
+        """Learnable leaves, relaxed: level 0's operands as `_leaf_operands` gives them, each
+        the mixture of its window by the connection weights, as one conv2d."""
+        level = self.levels[0]
+        probs = level.connection_weights(sample)  # [arity, blocks, size, group]
+        arity, blocks, size, group = probs.shape
+        index = level.candidate_index.unsqueeze(-1).expand(-1, -1, -1, group)
+        weight = probs.new_zeros(arity, blocks, level.in_dim, group).scatter_add(2, index, probs)
+        weight = weight.transpose(2, 3).reshape(arity, blocks * group, -1)[:, :level.out_dim]
+        k = self.kernel_size
+        out = F.conv2d(x, weight.reshape(-1, self.in_channels, k, k), stride=self.stride,
+                       padding=self.padding)  # [N, arity * gates, H', W']
+        return out.reshape(len(x), arity, level.out_dim, -1).permute(1, 0, 3, 2).unbind(0)
+
+    def _trees(self, x: torch.Tensor, gates, leaves=None) -> torch.Tensor:
         """Image [N, C, H, W] -> [N, out_channels, H', W'], each level computed by
-        `gates(level, operands)`; level l's gate g reads gates g*arity.. of level l - 1."""
-        y = gates(self.levels[0], self._leaf_operands(x))
+        `gates(level, operands)` (level 0's operands: `leaves`, default `_leaf_operands(x)`);
+        level l's gate g reads gates g*arity.. of level l - 1."""
+        y = gates(self.levels[0], self._leaf_operands(x) if leaves is None else leaves)
         for layer in self.levels[1:]:
             y = gates(layer, y.unflatten(-1, (layer.out_dim, self.arity)).unbind(-1))
         return y.transpose(1, 2).reshape(len(x), *self.out_shape(x.shape[1:]))
 
     def forward_relaxed(self, x: torch.Tensor, sample: bool = False) -> torch.Tensor:
         """Relaxed (or Gumbel-sampled, one sample per gate shared by all positions) trees."""
-        return self._trees(x, lambda layer, operands: layer.relaxed_gates(operands, sample))
+        leaves = self._mixed_leaf_operands(x, sample) if self.levels[0].learnable else None
+        return self._trees(x, lambda layer, operands: layer.relaxed_gates(operands, sample),
+                           leaves)
 
     def forward_discrete(self, x: torch.Tensor) -> torch.Tensor:
         """Bits [N, C, H, W] -> uint8 bits [N, out_channels, H', W'] of the discrete trees."""
@@ -360,13 +418,16 @@ class ConvLogicNet(LogicNet):
               **gate_options) -> ConvLogicNet:
         """The conv blocks of `parse_conv_spec`, then `Flatten` and dense layers of widths
         `layer_sizes`; block i is seeded with seed * 1000 + i. `gate_options` are
-        `LogicLayer`'s (for every gate), `connections` the dense layers' wiring."""
+        `LogicLayer`'s (for every gate), `connections` the dense layers' wiring (and with
+        "learnable" the conv leaves' too)."""
         shape, blocks = (image_shape[0] * num_thresholds, *image_shape[1:]), []
         for spec in conv_blocks:
             options = {k: v for k, v in spec.items() if k != "type"}
             if spec["type"] == "conv":
                 options.update(in_channels=shape[0], seed=seed * 1000 + len(blocks),
-                               **gate_options)
+                               connections="learnable" if connections == "learnable"
+                               else "random", **{k: v for k, v in gate_options.items()
+                                                 if k not in DENSE_ONLY_OPTIONS})
             blocks.append(BLOCKS[spec["type"]](**options))
             shape = blocks[-1].out_shape(shape)
         blocks.append(Flatten())

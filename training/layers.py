@@ -1,7 +1,7 @@
 """Differentiable logic gate layers, GroupSum and the whole net.
 
-A `LogicLayer` neuron reads `arity` earlier outputs (wiring buffer `indices`, int64
-[arity, out]). Its parametrization (`parametrizations.py`) turns its raw parameters
+A `LogicLayer` neuron reads `arity` earlier outputs (fixed wiring: buffer `indices`, int64
+[arity, out]; learnable wiring: a learned pick among candidates, see `LogicLayer`). Its parametrization (`parametrizations.py`) turns its raw parameters
 `logits` into truth-table weights w [out, 2**arity]; while training the neuron computes
 the multilinear interpolation of w at its real-valued operands (exactly difflogic's
 softmax-mixed gate for softmax16, the Light DLGN neuron for iwp). With Gumbel sampling
@@ -25,7 +25,9 @@ from torch import nn
 from . import parametrizations
 from .parametrizations import INITS, IWP_ACTIVATIONS, PARAMETRIZATIONS, SAMPLINGS
 
-CONNECTIONS = ("random", "unique")
+CONNECTIONS = ("random", "unique", "learnable")
+CONNECTION_RELAXES = ("hard", "soft")
+FIXED_CONNECTIONS = ("random", "unique")
 _UNIQUE_REPAIR_ROUNDS = 10_000
 
 
@@ -84,11 +86,26 @@ def _non_unique_rows(grid: torch.Tensor, distinct_sets: bool) -> torch.Tensor:
 
 
 def make_connections(kind: str, in_dim: int, out_dim: int, arity: int, seed: int):
+    if kind not in FIXED_CONNECTIONS:
+        raise ValueError(f"unknown fixed connections {kind!r} "
+                         f"(choose from {', '.join(FIXED_CONNECTIONS)})")
     if kind == "random":
         return random_connections(in_dim, out_dim, arity, seed)
     if kind == "unique":
         return unique_connections(in_dim, out_dim, arity, seed)
-    raise ValueError(f"unknown connections {kind!r} (choose from {', '.join(CONNECTIONS)})")
+
+
+def candidate_sets(in_dim: int, blocks: int, size: int, arity: int,
+                   seed: int) -> torch.Tensor:
+    """int64 [arity, blocks, size]: each operand's candidate inputs per block of gates, a
+    shuffled cover (random permutations of the inputs laid end to end), so every input is a
+    candidate somewhere when blocks*size >= in_dim; one block of all inputs (in random order)
+    when size == in_dim."""
+    gen = torch.Generator().manual_seed(seed)
+    rounds = -(-blocks * size // in_dim)
+    flat = torch.stack([torch.cat([torch.randperm(in_dim, generator=gen) for _ in range(rounds)])
+                        [:blocks * size] for _ in range(arity)])
+    return flat.reshape(arity, blocks, size)
 
 
 def _multilinear(weights: torch.Tensor, operands: list[torch.Tensor]) -> torch.Tensor:
@@ -150,12 +167,31 @@ class LogicLayer(GateBlock):
         sampling: "soft" (relaxed gates) or "gumbel" (hard Gumbel sample, straight-through
             gradient; one sample per neuron per forward, shared by the batch).
         gumbel_tau: temperature of the Gumbel relaxation (smaller is closer to hard).
+        candidates, candidate_group, connection_strength, connection_relax: learnable
+            wiring only (see below): candidates per operand (0, or at least in_dim: every
+            input), gates per shared candidate set, the initial logit of each operand's
+            starting pick, and the relaxation in training.
+
+    With `connections="learnable"` each operand of each gate picks its input from a
+    candidate set by a learned softmax (`connection_logits`). In training the operand is,
+    with connection_relax "hard" (default), the argmax candidate with the softmax's
+    gradient (straight-through: no discretization gap from the wiring; on digits it beat
+    the mixture), with "soft" the softmax mixture of its candidates, and with Gumbel
+    sampling a hard Gumbel pick (straight-through). In eval mode and in the export it is
+    the argmax candidate (`wiring()`), so the model file keeps fixed operands. Gates come in blocks of
+    `candidate_group` that share each operand's set of `candidates` inputs (buffer
+    `candidate_index` [arity, blocks, candidates]), so the mixture of a block is one small
+    matrix product instead of a [batch, gates, candidates] gather (~30x faster on a CPU).
+    Every operand starts with logit `connection_strength` on one candidate (a shuffled
+    cover of the inputs, like random wiring) plus N(0, 0.1^2) noise on all.
     """
 
     def __init__(self, in_dim: int, out_dim: int, parametrization: str = "softmax16",
                  connections: str = "random", seed: int = 0, init: str = "residual",
                  arity: int = 2, init_strength: float | None = None,
-                 activation: str = "sin", sampling: str = "soft", gumbel_tau: float = 1.0):
+                 activation: str = "sin", sampling: str = "soft", gumbel_tau: float = 1.0,
+                 candidates: int = 16, candidate_group: int = 32,
+                 connection_strength: float = 2.0, connection_relax: str = "hard"):
         super().__init__()
         self.param = parametrizations.make(parametrization, activation)
         self.param.check_arity(arity)
@@ -178,18 +214,60 @@ class LogicLayer(GateBlock):
                                    else init_strength)
         self.sampling, self.gumbel_tau = sampling, float(gumbel_tau)
         self.logits = nn.Parameter(torch.empty(out_dim, self.param.num_params(arity)))
-        self.register_buffer("indices", torch.zeros(arity, out_dim, dtype=torch.int64))
+        if connections == "learnable":
+            if candidates < 0 or candidate_group < 1:
+                raise ValueError(f"need candidates >= 0 and candidate_group >= 1, got "
+                                 f"{candidates}, {candidate_group}")
+            self.candidates, self.candidate_group = int(candidates), int(candidate_group)
+            self.connection_strength = float(connection_strength)
+            if connection_relax not in CONNECTION_RELAXES:
+                raise ValueError(f"unknown connection_relax {connection_relax!r} (choose "
+                                 f"from {', '.join(CONNECTION_RELAXES)})")
+            self.connection_relax = connection_relax
+            size = in_dim if candidates == 0 or candidates >= in_dim else candidates
+            group = out_dim if size == in_dim else min(candidate_group, out_dim)
+            blocks = -(-out_dim // group)
+            self.register_buffer("candidate_index",
+                                 torch.zeros(arity, blocks, size, dtype=torch.int64))
+            self.connection_logits = nn.Parameter(torch.zeros(arity, blocks, size, group))
+        else:
+            self.register_buffer("indices", torch.zeros(arity, out_dim, dtype=torch.int64))
         self.reset_parameters()
+
+    @property
+    def learnable(self) -> bool:
+        return self.connections == "learnable"
 
     def reset_parameters(self) -> None:
         """Fresh wiring and parameters from `seed` and `init` (deterministic)."""
         with torch.no_grad():
-            self.indices.copy_(make_connections(self.connections, self.in_dim, self.out_dim,
-                                                self.arity, self.seed))
+            if self.learnable:
+                _, blocks, size, group = self.connection_logits.shape
+                pick_gen = torch.Generator().manual_seed(self.seed + 3_000_003)
+                rounds = -(-group // size)  # each slot picked about equally often
+                picks = (torch.rand(self.arity, blocks, rounds * size, generator=pick_gen)
+                         .argsort(-1) % size)[..., :group]
+                self.set_candidates(candidate_sets(self.in_dim, blocks, size, self.arity,
+                                                   self.seed), picks)
+            else:
+                self.indices.copy_(make_connections(self.connections, self.in_dim,
+                                                    self.out_dim, self.arity, self.seed))
             gen = torch.Generator().manual_seed(self.seed + 1_000_003)
             theta = torch.empty(self.logits.shape)
             self.param.reset(theta, self.arity, self.init, self.init_strength, gen)
             self.logits.copy_(theta)
+
+    def set_candidates(self, candidate_index: torch.Tensor, picks: torch.Tensor) -> None:
+        """Learnable wiring: candidate sets int [arity, blocks, size] (input indices) and each
+        operand's starting pick int [arity, blocks, group] (a slot of its block's set); the
+        logits restart at `connection_strength` on the pick plus N(0, 0.1^2) noise."""
+        with torch.no_grad():
+            self.candidate_index.copy_(candidate_index)
+            gen = torch.Generator().manual_seed(self.seed + 2_000_003)
+            logits = torch.randn(self.connection_logits.shape, generator=gen) * 0.1
+            logits.scatter_add_(2, picks.unsqueeze(2).to(torch.int64),
+                                torch.full(picks.unsqueeze(2).shape, self.connection_strength))
+            self.connection_logits.copy_(logits)
 
     def config(self) -> dict:
         """Plain-typed settings that rebuild this layer (the model file's layer entry)."""
@@ -200,21 +278,64 @@ class LogicLayer(GateBlock):
                "gumbel_tau": self.gumbel_tau}
         if self.activation is not None:
             cfg["activation"] = self.activation
+        if self.learnable:
+            cfg.update(candidates=self.candidates, candidate_group=self.candidate_group,
+                       connection_strength=self.connection_strength,
+                       connection_relax=self.connection_relax)
         return cfg
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
 
     # forward ------------------------------------------------------------------------------
-    def _operands(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def wiring(self) -> torch.Tensor:
+        """int64 [arity, out_dim]: the input each operand reads in the discrete layer (the
+        fixed wiring, or each learnable operand's argmax candidate)."""
+        if not self.learnable:
+            return self.indices
+        picks = self.connection_logits.detach().argmax(dim=2)  # [arity, blocks, group]
+        chosen = self.candidate_index.gather(2, picks)
+        return chosen.reshape(self.arity, -1)[:, :self.out_dim]
+
+    def connection_weights(self, sample: bool = False) -> torch.Tensor:
+        """float [arity, blocks, size, group]: each learnable operand's distribution over its
+        block's candidates (softmax; sample=True: a hard Gumbel pick, straight-through)."""
+        if sample:
+            return parametrizations.gumbel_one_hot(self.connection_logits, self.gumbel_tau, dim=2)
+        soft = torch.softmax(self.connection_logits, dim=2)
+        if self.connection_relax == "soft":
+            return soft
+        hard = torch.zeros_like(soft).scatter_(2, soft.argmax(2, keepdim=True), 1.0)
+        return parametrizations.straight_through(hard, soft)
+
+    def _check_width(self, x: torch.Tensor) -> None:
         if x.shape[-1] != self.in_dim:
             raise ValueError(f"expected {self.in_dim} inputs, got shape {tuple(x.shape)}")
-        return [x.index_select(-1, self.indices[i]) for i in range(self.arity)]
+
+    def _operands(self, x: torch.Tensor) -> list[torch.Tensor]:
+        self._check_width(x)
+        wiring = self.wiring()
+        return [x.index_select(-1, wiring[i]) for i in range(self.arity)]
+
+    def _mixed_operands(self, x: torch.Tensor, sample: bool) -> list[torch.Tensor]:
+        """Learnable wiring, relaxed: each operand the weighted mix of its candidates, one
+        batched matrix product [blocks, N, size] x [blocks, size, group] for all operands."""
+        self._check_width(x)
+        arity, blocks, size, group = self.connection_logits.shape
+        rows = x.reshape(-1, self.in_dim)
+        mixed = torch.bmm(rows.index_select(1, self.candidate_index.reshape(-1))
+                          .reshape(len(rows), arity * blocks, size).transpose(0, 1),
+                          self.connection_weights(sample).reshape(arity * blocks, size, group))
+        mixed = mixed.reshape(arity, blocks, len(rows), group).transpose(1, 2)
+        mixed = mixed.reshape(arity, len(rows), blocks * group)[..., :self.out_dim]
+        return [m.reshape(*x.shape[:-1], self.out_dim) for m in mixed.unbind(0)]
 
     def forward_relaxed(self, x: torch.Tensor, sample: bool = False) -> torch.Tensor:
         """The relaxed gates: expected truth tables, or (sample=True) one hard Gumbel
-        sample per neuron with a straight-through gradient."""
-        return self.relaxed_gates(self._operands(x), sample)
+        sample per neuron with a straight-through gradient (and, for learnable wiring, the
+        candidates' mixture, or a Gumbel pick per operand)."""
+        operands = self._mixed_operands(x, sample) if self.learnable else self._operands(x)
+        return self.relaxed_gates(operands, sample)
 
     def relaxed_gates(self, operands: list[torch.Tensor], sample: bool = False) -> torch.Tensor:
         """The relaxed gates on their operands, given as `arity` tensors [..., out_dim]
@@ -251,7 +372,7 @@ class LogicLayer(GateBlock):
     def discretize(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(operands int64 [out, arity], tables uint8 [out, 2**arity]) on the CPU, in the
         model-file encoding (DESIGN.md)."""
-        return (self.indices.t().contiguous().cpu().to(torch.int64),
+        return (self.wiring().t().contiguous().cpu().to(torch.int64),
                 self.discrete_tables().cpu().contiguous())
 
     def out_shape(self, shape) -> tuple[int]:
@@ -282,6 +403,9 @@ class LogicLayer(GateBlock):
                              f"{tuple(tables.shape)}")
         with torch.no_grad():
             if operands is not None:
+                if self.learnable:
+                    raise ValueError("a learnable layer's wiring is its connection logits; "
+                                     "set_tables takes operands only for fixed wiring")
                 operands = torch.as_tensor(np.asarray(operands), dtype=torch.int64)
                 if tuple(operands.shape) != (self.out_dim, self.arity):
                     raise ValueError(f"operands must be [{self.out_dim}, {self.arity}], got "
@@ -459,6 +583,18 @@ class LogicNet(nn.Module):
         return next(self.buffers()).device
 
 
+def param_groups(net: nn.Module, lr: float, connection_lr: float | None = None) -> list[dict]:
+    """Optimizer groups: the gates' parameters at `lr`, learnable wiring's logits at
+    `connection_lr` (default `lr`; a group only when the net has learnable wiring, so a
+    fixed-wiring run's optimizer state keeps its one group)."""
+    wiring = [p for name, p in net.named_parameters() if name.endswith("connection_logits")]
+    ids = {id(p) for p in wiring}
+    groups = [{"params": [p for p in net.parameters() if id(p) not in ids], "lr": lr}]
+    if wiring:
+        groups.append({"params": wiring, "lr": lr if connection_lr is None else connection_lr})
+    return groups
+
+
 def _operand_matters(tables: torch.Tensor) -> torch.Tensor:
     """bool [out, arity]: whether flipping operand i can change the gate's output."""
     arity = tables.shape[1].bit_length() - 1
@@ -477,4 +613,5 @@ def _as_tensor(bits, device) -> torch.Tensor:
 
 
 __all__ = ["GateBlock", "LogicLayer", "GroupSum", "LogicNet", "random_connections", "unique_connections",
+           "candidate_sets", "param_groups",
            "PARAMETRIZATIONS", "CONNECTIONS", "INITS", "IWP_ACTIVATIONS", "SAMPLINGS"]

@@ -48,9 +48,18 @@ def pass_through_table(arity: int) -> torch.Tensor:
     return (torch.arange(1 << arity) & 1).to(torch.float32)
 
 
-def _straight_through(hard: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+def straight_through(hard: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
     """`hard` in the forward pass, the gradient of `soft` in the backward pass."""
     return hard + (soft - soft.detach())  # exactly `hard` in the forward pass
+
+
+def gumbel_one_hot(logits: torch.Tensor, tau: float, dim: int = -1) -> torch.Tensor:
+    """A hard one-hot Gumbel-max sample along `dim`, with the gradient of the tempered
+    Gumbel softmax (straight-through); used for gate choices and for learnable wiring."""
+    gumbel = -torch.log(-torch.log(torch.rand_like(logits).clamp(_EPS, 1 - _EPS)))
+    soft = torch.softmax((logits + gumbel) / tau, dim=dim)
+    hard = torch.zeros_like(soft).scatter_(dim, soft.argmax(dim, keepdim=True), 1.0)
+    return straight_through(hard, soft)
 
 
 class Softmax16:
@@ -79,10 +88,7 @@ class Softmax16:
         return torch.softmax(theta, dim=-1) @ OP_TABLES.to(theta)
 
     def sample(self, theta: torch.Tensor, tau: float) -> torch.Tensor:
-        gumbel = -torch.log(-torch.log(torch.rand_like(theta).clamp(_EPS, 1 - _EPS)))
-        soft = torch.softmax((theta + gumbel) / tau, dim=-1)
-        hard = torch.nn.functional.one_hot(soft.argmax(-1), 16).to(soft)
-        return _straight_through(hard, soft) @ OP_TABLES.to(theta)
+        return gumbel_one_hot(theta, tau) @ OP_TABLES.to(theta)
 
     def tables(self, theta: torch.Tensor) -> torch.Tensor:
         return OP_TABLES.to(theta.device, torch.uint8)[theta.argmax(dim=-1)]
@@ -138,7 +144,7 @@ class InputWise:
         u = torch.rand_like(w).clamp(_EPS, 1 - _EPS)
         noisy = torch.log(w) - torch.log1p(-w) + torch.log(u) - torch.log1p(-u)
         soft = torch.sigmoid(noisy / tau)
-        return _straight_through((noisy >= 0).to(soft), soft)
+        return straight_through((noisy >= 0).to(soft), soft)
 
     def tables(self, theta: torch.Tensor) -> torch.Tensor:
         return (self.weights(theta) >= 0.5).to(torch.uint8)

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from lgn_compile.errors import LgnError
 
-from .layers import LogicNet
+from .layers import LogicNet, param_groups
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -81,7 +81,8 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
           epochs: int = 100, steps: int | None = None, lr: float = 0.05,
           batch_size: int = 128, seed: int = 0, device="auto", eval_every: int | None = None,
           progress: bool = True, log=None, checkpoint=None, checkpoint_every: int = 1,
-          resume: dict | None = None, train_eval_limit: int = 10_000) -> dict:
+          resume: dict | None = None, train_eval_limit: int = 10_000,
+          connection_lr: float | None = None) -> dict:
     """Train `net` with Adam on softmax cross-entropy of its relaxed (or Gumbel) scores.
 
     Args:
@@ -105,6 +106,7 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
             parameters saved with it).
         train_eval_limit: training accuracies are measured on at most this many (the
             first) training samples, which keeps evaluation cheap on big datasets.
+        connection_lr: Adam learning rate of learnable wiring's logits (default: lr).
 
     Under `torchrun` (see `distributed_setup`) every process takes its share of each
     global minibatch and DistributedDataParallel averages the gradients; all processes draw
@@ -147,18 +149,13 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
 
         model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda"
                                         else None)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(param_groups(net, lr, connection_lr))
     loss_fn = nn.CrossEntropyLoss()
     order_gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # the Gumbel noise: the same on every process
     step, epoch, running_loss, history, spent = 0, 0, float("nan"), [], 0.0
     if resume is not None:
-        optimizer.load_state_dict(resume["optimizer"])
-        order_gen.set_state(resume["order_rng"])
-        torch.set_rng_state(resume["torch_rng"])
-        step, epoch = int(resume["step"]), int(resume["epoch"])
-        running_loss, spent = float(resume["loss"]), float(resume["seconds"])
-        history = [dict(row) for row in resume["history"]]
+        step, epoch, running_loss, spent, history = restore_state(resume, optimizer, order_gen)
     start = time.perf_counter() - spent
 
     def evaluate() -> dict:
@@ -225,6 +222,65 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
 
 METRIC_KEYS = ("train_soft", "train_discrete", "test_soft", "test_discrete", "gap",
                "utilization")
+ADAM_MOMENTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+
+def restore_state(resume, optimizer, order_gen) -> tuple:
+    """Load a checkpoint's training state, every field checked first, so a damaged or
+    hostile checkpoint is one LgnError: counters are ints >= 0, loss/seconds numbers, both
+    RNG states valid byte tensors, Adam's moments finite and shaped like their parameters.
+    The optimizer keeps this run's hyperparameters (lr, betas): only the moments are read.
+    Returns (step, epoch, running loss, seconds spent, history)."""
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise LgnError(f"checkpoint's training state: {what}")
+
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    need(isinstance(resume, dict), "not a dict")
+    step, epoch, loss, spent = (resume.get(key) for key in ("step", "epoch", "loss", "seconds"))
+    need(type(step) is int and type(epoch) is int and step >= 0 and epoch >= 0,
+         f"step and epoch must be ints >= 0, got {step!r:.40} and {epoch!r:.40}")
+    need(number(loss) and number(spent) and math.isfinite(spent) and spent >= 0,
+         "loss and seconds must be numbers (seconds finite and >= 0)")
+    history = resume.get("history")
+    need(isinstance(history, list) and all(
+        isinstance(row, dict) and all(isinstance(k, str) and number(v) for k, v in row.items())
+        for row in history), "history must be a list of dicts of numbers")
+    saved = resume.get("optimizer")
+    need(isinstance(saved, dict) and isinstance(saved.get("state"), dict),
+         "optimizer must be an optimizer state_dict")
+    params = [param for group in optimizer.param_groups for param in group["params"]]
+    for key, entry in saved["state"].items():
+        need(type(key) is int and 0 <= key < len(params) and isinstance(entry, dict),
+             f"optimizer state for a parameter {key!r:.40} the net does not have")
+        for name, value in entry.items():
+            tensor = isinstance(value, torch.Tensor) and value.is_floating_point()
+            if name == "step":
+                need((number(value) or tensor and value.numel() == 1)
+                     and math.isfinite(float(value)) and float(value) >= 0,
+                     f"optimizer step of parameter {key} must be a number >= 0")
+            else:
+                need(name in ADAM_MOMENTS and tensor and value.shape == params[key].shape
+                     and bool(torch.isfinite(value).all())
+                     and (name == "exp_avg" or bool((value >= 0).all())),
+                     f"optimizer entry {name!r:.40} of parameter {key} must be one of Adam's "
+                     f"finite moments shaped {tuple(params[key].shape)}")
+    optimizer.load_state_dict({"state": saved["state"],
+                               "param_groups": optimizer.state_dict()["param_groups"]})
+    for name, get, put in (("order_rng", order_gen.get_state, order_gen.set_state),
+                           ("torch_rng", torch.get_rng_state, torch.set_rng_state)):
+        value, current = resume.get(name), get()
+        need(isinstance(value, torch.Tensor) and value.dtype == torch.uint8
+             and value.shape == current.shape, f"{name} must be a uint8 tensor of "
+             f"{current.numel()} bytes")
+        try:
+            put(value)
+        except RuntimeError as exc:  # torch checks the generator state's content itself
+            raise LgnError(f"checkpoint's training state: {name} is not a valid generator "
+                           f"state ({exc})") from None
+    return step, epoch, float(loss), float(spent), [dict(row) for row in history]
 
 
 def write_metrics(history: list[dict], directory) -> list[Path]:
