@@ -14,7 +14,8 @@ import torch
 
 from lgn_compile import __version__
 from lgn_compile.errors import LgnError
-from lgn_compile.model_file import FORMAT, VERSION, Model, load_model
+from lgn_compile.model_file import (FORMAT, VERSION, Model, load_model, model_from_dict,
+                                    read_torch_file)
 
 from .conv import ConvLogicNet, block_from_config
 from .data import ThermometerEncoder
@@ -111,10 +112,13 @@ def model_from_file(model: Model | str | os.PathLike) -> LogicNet:
 def load_checkpoint(path) -> dict:
     """A checkpoint written by `lgn-train --checkpoint`: the raw dict (a valid model file,
     checked by `load_model`, plus "training_state" for `train(resume=...)`)."""
-    load_model(path)  # validates the file, with clear errors
-    raw = torch.load(path, map_location="cpu", weights_only=True)
+    raw = read_torch_file(path, "checkpoint")  # bounded, weights_only
+    try:
+        model_from_dict(raw)  # validates the model part, with clear errors
+    except LgnError as exc:
+        raise LgnError(f"{path}: {exc}") from exc
     state = raw.get("training_state")
-    if not isinstance(state, dict) or "args" not in state:
+    if not isinstance(state, dict) or not isinstance(state.get("args"), dict):
         raise LgnError(f"{path}: a model file but not a training checkpoint (no training "
                        "state; write one with lgn-train --checkpoint)")
     return raw
@@ -124,13 +128,27 @@ def net_from_config(config: dict, state_dict: dict) -> LogicNet:
     """The trainable net a model file (or checkpoint) was exported from, e.g. to resume
     training: a conv net from `config["arch"]`, else a dense net from `config["layers"]`
     (as written by `LogicLayer.config`); then `state_dict` loaded (parameters and wiring)."""
-    if "arch" in config:
-        net = ConvLogicNet.from_config(config)
-    else:
-        layers = [block_from_config(cfg, seed=i) for i, cfg in enumerate(config["layers"])]
-        net = LogicNet.from_layers(config["num_inputs"], layers, config["num_classes"],
-                                   float(config.get("tau", 1.0)))
-    net.load_state_dict({k: v for k, v in state_dict.items() if not k.startswith("encoder.")})
+    try:
+        if "arch" in config:
+            net = ConvLogicNet.from_config(config)
+        else:
+            layers = [block_from_config(cfg, seed=i) for i, cfg in enumerate(config["layers"])]
+            net = LogicNet.from_layers(config["num_inputs"], layers, config["num_classes"],
+                                       float(config.get("tau", 1.0)))
+    except (KeyError, TypeError, ValueError) as exc:  # a config lgn-train did not write
+        reason = (str(exc).splitlines() or [""])[0][:200]
+        raise LgnError(f"the config does not describe a trainable net "
+                       f"({type(exc).__name__}: {reason})") from None
+    weights = {k: v for k, v in state_dict.items() if not str(k).startswith("encoder.")}
+    expected = net.state_dict()
+    missing = sorted(expected.keys() - weights.keys())
+    unexpected = sorted(map(str, weights.keys() - expected.keys()))
+    misshapen = sorted(key for key in expected.keys() & weights.keys()
+                       if getattr(weights[key], "shape", None) != expected[key].shape)
+    if missing or unexpected or misshapen:
+        raise LgnError(f"the state_dict does not fit the config (missing {missing[:3]}, "
+                       f"unexpected {unexpected[:3]}, wrong shape {misshapen[:3]})")
+    net.load_state_dict(weights)
     return net
 
 
