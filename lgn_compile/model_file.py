@@ -159,10 +159,11 @@ class Model:
 
 def save_model(path: str | os.PathLike, model: dict) -> None:
     """Validate a model dict and write it atomically (no half-written file on failure),
-    with the permissions of a new file under the umask (mkstemp alone would give 0600)."""
+    with the permissions of a new file under the umask (mkstemp alone would give 0600).
+    meta is written in its JSON-safe form (`json_safe_meta`), which loads as it is."""
     import torch
 
-    model_from_dict(model)
+    model = {**model, "meta": model_from_dict(model).meta}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
