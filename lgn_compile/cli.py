@@ -11,48 +11,67 @@ import argparse
 import json
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 from lgn_compile import __version__
+from lgn_compile.compiler import report_json
 from lgn_compile.errors import LgnError, OneLineParser, run_command
 
-TARGET_CHOICES = ("verilog", "c", "python", "all", "blif", "aiger", "dot")
-# backends.c.SIMD_MODES, spelled out so that building the parser imports no backend.
-SIMD_CHOICES = ("auto", "u64", "v128", "avx2", "avx512")
+
+
+def _pass_epilog() -> str:
+    """The pass list and presets, generated from the registry (a pass's help lives with it)."""
+    from lgn_compile.passes import PASSES, pass_help, preset_help
+
+    width = max(map(len, PASSES))
+    lines = [f"  {name:<{width}}  {pass_help(name)}" for name in PASSES]
+    return ("passes (run in the given order, round after round, to a fixpoint):\n"
+            + "\n".join(lines) + f"\npresets: -O{preset_help().replace(', ', ', -O')}\n\n"
+            "example: lgn-compile model.pt --target verilog -o out/")
 
 
 def _compile_parser() -> argparse.ArgumentParser:
+    from lgn_compile.backends.c import SIMD_MODES
+    from lgn_compile.backends.verilog import RESETS
+    from lgn_compile.compiler import ALL_TARGETS, TARGETS
+    from lgn_compile.passes import PASSES, PRESETS
+
     p = OneLineParser(
-        prog="lgn-compile",
+        prog="lgn-compile", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Compile a trained logic gate network (model.pt from lgn-train) to "
                     "Verilog, C and Python that compute exactly the discretized network. "
                     "Run `lgn-compile verify --help` for checking emitted files, "
                     "`lgn-compile import --help` for difflogic/torchlogix networks.",
-        epilog="example: lgn-compile model.pt --target verilog -o out/")
+        epilog=_pass_epilog())
     p.add_argument("model", help="model file written by lgn-train (format lgn-model v1)")
+    exports = [t for t in TARGETS if t not in ALL_TARGETS]
     p.add_argument("-t", "--target", action="append", metavar="TARGET",
-                   help="what to emit: verilog, c, python or all (repeat or comma-separate; "
-                        "default: all); netlist exports of the optimized gates: blif, "
-                        "aiger (ASCII .aag), dot (small nets)")
+                   help=f"what to emit: {', '.join(ALL_TARGETS)} or all (repeat or "
+                        f"comma-separate; default: all); netlist exports of the optimized "
+                        f"gates: {', '.join(exports)}")
     p.add_argument("-o", "--output", metavar="DIR",
                    help="output directory, written atomically (default: <model name>_out)")
     p.add_argument("--force", action="store_true",
                    help="replace the output directory if it exists and is not empty")
     level = p.add_mutually_exclusive_group()
-    level.add_argument("-O", dest="opt_level", type=int, choices=(0, 1, 2), default=2,
-                       help="optimization preset, run to a fixpoint: 0 = no passes, "
-                            "1 = dead_gates,const_fold, 2 = also not_absorb,strash (default: 2)")
+    level.add_argument("-O", dest="opt_level", type=int, choices=tuple(PRESETS),
+                       default=max(PRESETS),
+                       help=f"optimization preset, run to a fixpoint (default: {max(PRESETS)}; "
+                            "the presets' passes are listed below)")
     level.add_argument("--passes", metavar="LIST",
                        help="comma-separated passes to run to a fixpoint instead of a preset "
-                            "(available: dead_gates, const_fold, not_absorb, strash)")
+                            f"(any of: {', '.join(PASSES)}; '' for none)")
     p.add_argument("--report", metavar="PATH",
-                   help="also write the compile report (report.json) to PATH, and a "
-                        "summary page to read (gates per layer, gate types, depth, LUTs, "
-                        "accuracy) beside it as PATH with .html")
-    p.add_argument("--simd", choices=SIMD_CHOICES, default="auto",
+                   help="also write the compile report (report.json) to PATH, outside the "
+                        "output directory, and a summary page to read (gates per layer, gate "
+                        "types, depth, LUTs, accuracy) beside it as PATH with .html; written "
+                        "together with the output directory, never over an input; an "
+                        "existing file needs --force")
+    p.add_argument("--simd", choices=SIMD_MODES, default="auto",
                    help="C word width: 64-bit words, 128-bit (SSE2/NEON), AVX2 (256) or "
                         "AVX-512 (512) vectors, or auto (the widest the compiling machine "
                         "supports; default)")
@@ -63,7 +82,7 @@ def _compile_parser() -> argparse.ArgumentParser:
                    help="Verilog: a register stage every N logic layers and through the "
                         "popcount/argmax head, with clk, rst, valid_in/valid_out; one sample "
                         "per clock (default 0: combinational)")
-    p.add_argument("--reset", choices=("sync", "async", "none"), default="sync",
+    p.add_argument("--reset", choices=RESETS, default="sync",
                    help="Verilog with --pipeline: rst (active high) clears the valid "
                         "pipeline synchronously, asynchronously, or there is no rst (default: sync)")
     p.add_argument("--testbench", action="store_true",
@@ -185,59 +204,98 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _targets(values: list[str] | None) -> list[str]:
+    from lgn_compile.compiler import ALL_TARGETS, TARGETS
+
     names = [t.strip() for v in (values or ["all"]) for t in v.split(",") if t.strip()]
-    unknown = [t for t in names if t not in TARGET_CHOICES]
+    if not names:
+        raise LgnError("--target is empty (choose from all, " + ", ".join(TARGETS) + ")")
+    unknown = [t for t in names if t not in TARGETS and t != "all"]
     if unknown:
-        raise LgnError(f"unknown target {unknown[0]!r} (choose from {', '.join(TARGET_CHOICES)})")
-    expanded = [t for name in names for t in (["verilog", "c", "python"] if name == "all" else [name])]
+        raise LgnError(f"unknown target {unknown[0]!r} (choose from all, {', '.join(TARGETS)})")
+    expanded = [t for name in names for t in (ALL_TARGETS if name == "all" else [name])]
     return list(dict.fromkeys(expanded))
 
 
 def _compile(args) -> int:
-    from lgn_compile.compiler import REPORT_NAME, compile_model, write_output_dir
+    from lgn_compile.compiler import REPORT_NAME, compile_model
     from lgn_compile.model_file import load_model
+    from lgn_compile.output import commit, plan_outputs
     from lgn_compile.passes import PRESETS, parse_pass_list
     from lgn_compile.report import html_path, render_html
 
     targets = _targets(args.target)
     pass_names = parse_pass_list(args.passes) if args.passes is not None else PRESETS[args.opt_level]
-    start = time.perf_counter()
-    model = load_model(args.model)
-    out_dir = Path(args.output or f"{model.name}_out")
     verilog_flags = [flag for flag, on in (("--pipeline", args.pipeline),
                                             ("--testbench", args.testbench),
-                                            ("--feature-bits", args.feature_bits),
+                                            ("--feature-bits", args.feature_bits is not None),
                                             ("--synth-report", args.synth_report)) if on]
     if verilog_flags and "verilog" not in targets:
         raise LgnError(f"{verilog_flags[0]} needs the verilog target (e.g. --target verilog)")
     if args.build and "c" not in targets:
         raise LgnError("--build needs the c target (e.g. --target c)")
-    report_path = Path(args.report) if args.report else None
-    if report_path and (report_path.is_dir() or not report_path.resolve().parent.is_dir()):
-        raise LgnError(f"cannot write report {args.report}: not a file in an existing directory")
-    html_file = html_path(report_path) if report_path else None  # report.html beside it
-    files, report = compile_model(
-        model, targets, pass_names, source=str(args.model), synth_report=args.synth_report,
-        backend_options={"c": {"simd": args.simd},
-                         "verilog": {"pipeline": args.pipeline, "reset": args.reset,
-                                     "testbench": args.testbench,
-                                     "feature_bits": args.feature_bits}})
-    if args.build:  # built before anything is written, and written with the rest
-        with tempfile.TemporaryDirectory() as scratch:
-            library = _build_c(files, model.name, args.simd, Path(scratch))
-            files[library.name] = library.read_bytes()
-            report["files"].append(library.name)
-    html = render_html(json.loads(files[REPORT_NAME])) if html_file else None
-    write_output_dir(files, out_dir, args.force)
-    if args.report:
-        try:
-            Path(args.report).write_text(files[REPORT_NAME])
-            html_file.write_text(html)
-        except OSError as exc:
-            raise LgnError(f"cannot write report {args.report}: {exc.strerror or exc}") from exc
+    start = time.perf_counter()
+    model = load_model(args.model)
+    out_dir = Path(args.output or f"{model.name}_out")
+    report_files = [args.report, html_path(args.report)] if args.report else []
+    # every destination is checked before any work, and nothing is written until the end
+    plan = plan_outputs(out_dir, args.force, inputs=[args.model], extra=report_files,
+                        label="report")
+    say = _stage_printer(args.quiet)
+    try:
+        files, report = compile_model(
+            model, targets, pass_names, source=str(args.model), synth_report=args.synth_report,
+            backend_options={"c": {"simd": args.simd},
+                             "verilog": {"pipeline": args.pipeline, "reset": args.reset,
+                                         "testbench": args.testbench,
+                                         "feature_bits": args.feature_bits}},
+            progress=say)
+        if args.build:  # built before anything is written, and written with the rest
+            say("building the C library (gcc)")
+            with tempfile.TemporaryDirectory() as scratch:
+                library = _build_c(files, model.name, args.simd, Path(scratch))
+                files[library.name] = library.read_bytes()
+                report["files"] = sorted([*report["files"], library.name])
+                files[REPORT_NAME] = report_json(report)
+        extra = [files[REPORT_NAME], render_html(json.loads(files[REPORT_NAME]))] if args.report \
+            else []
+        summary = _compile_summary(report, out_dir, list(files), time.perf_counter() - start)
+    finally:
+        say.done()
+    commit(plan, files, extra)  # everything is built: the outputs appear together or not at all
     if not args.quiet:
-        _print_compile_summary(report, out_dir, time.perf_counter() - start)
+        print(summary)
+        if args.report:
+            print(f"  wrote   {args.report} and {html_path(args.report)}")
     return 0
+
+
+class _StagePrinter:
+    """Progress of long steps without noise on short ones: a stage still running after
+    `after` seconds is announced (with the time since the start) on stdout; a run that
+    fails prints only its error line on stderr."""
+
+    def __init__(self, quiet: bool, after: float = 2.0):
+        self.quiet, self.after, self.start = quiet, after, time.perf_counter()
+        self.timer: threading.Timer | None = None
+
+    def __call__(self, message: str) -> None:
+        self.done()
+        if not self.quiet:
+            self.timer = threading.Timer(self.after, self._announce, (message,))
+            self.timer.daemon = True
+            self.timer.start()
+
+    def _announce(self, message: str) -> None:
+        print(f"  [{time.perf_counter() - self.start:6.1f} s] {message} ...", flush=True)
+
+    def done(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+def _stage_printer(quiet: bool) -> _StagePrinter:
+    return _StagePrinter(quiet)
 
 
 def _build_c(files: dict[str, str], name: str, simd: str, scratch: Path) -> Path:
@@ -249,25 +307,29 @@ def _build_c(files: dict[str, str], name: str, simd: str, scratch: Path) -> Path
     return build_shared_library(scratch / f"{name}.c", scratch / f"lib{name}.so", simd=simd)
 
 
-def _print_compile_summary(report: dict, out_dir: Path, seconds: float) -> None:
+def _compile_summary(report: dict, out_dir: Path, files: list[str], seconds: float) -> str:
+    """The summary printed after a compile, built before anything is written (so that it
+    cannot fail after the outputs are committed)."""
     opt = report["optimization"]
     before, after = opt["before"], opt["after"]
-    print(f"lgn-compile: {report['model']['name']} ({report['model']['num_inputs']} inputs, "
-          f"{report['model']['num_classes']} classes) in {seconds:.2f} s")
-    print(f"  passes: {', '.join(opt['passes']) or 'none'} ({len(opt['rounds'])} rounds)")
-    print(f"  gates:  {before['gates']} -> {after['gates']}   depth: {before['depth']} -> "
-          f"{after['depth']}   inverters: {before['inverters']} -> {after['inverters']}")
-    rows = [("before", before)] + [("bulk_fold", opt["bulk_fold"]["after"])] * (
-        "bulk_fold" in opt) + [(f"{i}.{entry['pass']}", entry["after"])
-                               for i, round_log in enumerate(opt["rounds"], 1)
-                               for entry in round_log]
-    print(f"    {'after pass':<16} {'gates':>8} {'inverters':>9} {'depth':>5}  gates per layer")
+    lines = [f"lgn-compile: {report['model']['name']} ({report['model']['num_inputs']} inputs, "
+             f"{report['model']['num_classes']} classes) in {seconds:.2f} s",
+             f"  passes: {', '.join(opt['passes']) or 'none'} ({len(opt['rounds'])} rounds)",
+             f"  gates:  {before['gates']} -> {after['gates']}   depth: {before['depth']} -> "
+             f"{after['depth']}   inverters: {before['inverters']} -> {after['inverters']}"]
+    rows = [("before", before)]
+    if "bulk_fold" in opt:
+        rows.append(("bulk_fold", opt["bulk_fold"]["after"]))
+    rows += [(f"{i}.{entry['pass']}", entry["after"])
+             for i, round_log in enumerate(opt["rounds"], 1) for entry in round_log]
+    lines.append(f"    {'after pass':<16} {'gates':>8} {'inverters':>9} {'depth':>5}  "
+                 "gates per layer")
     for label, stats in rows:
         layers = " ".join(f"{k}:{v}" for k, v in stats["per_layer"].items())
-        print(f"    {label:<16} {stats['gates']:>8} {stats['inverters']:>9} {stats['depth']:>5}  "
-              f"{layers}")
-    for name in report["files"] + ["report.json"]:
-        print(f"  wrote   {out_dir / name}")
+        lines.append(f"    {label:<16} {stats['gates']:>8} {stats['inverters']:>9} "
+                     f"{stats['depth']:>5}  {layers}")
+    lines += [f"  wrote   {out_dir / name}" for name in sorted(files)]
+    return "\n".join(lines)
 
 
 def _verify(args) -> int:

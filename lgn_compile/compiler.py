@@ -3,38 +3,80 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from pathlib import Path
+import sys
 
 from lgn_compile import __version__, ir
 from lgn_compile.backends.c import emit_c
 from lgn_compile.backends.python import emit_python
 from lgn_compile.backends.synth_scripts import synth_scripts
-from lgn_compile.backends.verilog import emit_verilog, verilog_report
+from lgn_compile.backends.verilog import build_verilog, emit_verilog, verilog_report
 from lgn_compile.errors import LgnError
 from lgn_compile.exports import EXPORTS
 from lgn_compile.model_file import Model
+from lgn_compile.output import commit, plan_outputs
 from lgn_compile.passes import optimize_model
 from lgn_compile.report import gate_types, layer_gate_types
 
 BACKENDS = {"verilog": emit_verilog, "c": emit_c, "python": emit_python}
 TARGETS = {**BACKENDS, **EXPORTS}  # exports: netlists (BLIF, AIGER, DOT) for other tools
+ALL_TARGETS = tuple(BACKENDS)  # what `--target all` means
 REPORT_NAME = "report.json"
+
+
+# Modules the emitted Python and testbench import, beside the standard library: a model
+# named like one of them would shadow it in the output directory.
+_EMITTED_IMPORTS = frozenset({"numpy", "cocotb", "cocotb_tools", "find_libpython", "pytest",
+                              "lgn_compile", "lgn_train", "torch"})
+MAX_NAME_LENGTH = 64  # the name is the stem of every file and symbol emitted
+
+
+def check_model_name(name: str, targets: list[str]) -> None:
+    """Refuse a model name whose emitted files or symbols would collide with others."""
+    if len(name) > MAX_NAME_LENGTH:
+        raise LgnError(f"model name is {len(name)} characters long; at most {MAX_NAME_LENGTH} "
+                       "(it names every emitted file and symbol; rename the model)")
+    if "python" in targets and (name in sys.stdlib_module_names or name in _EMITTED_IMPORTS):
+        raise LgnError(f"model name {name!r} would make {name}.py shadow the module {name!r} "
+                       "that Python code in the output directory imports (rename the model)")
+    if "c" in targets and (name.lower() == "lgn" or name.lower().startswith("lgn_")
+                           or name.startswith("_")):
+        raise LgnError(f"model name {name!r} collides with the C runtime's lgn_/LGN_ names or "
+                       "C's reserved _names (rename the model)")
+
+
+def _merge(files: dict[str, str | bytes], new: dict[str, str | bytes], target: str,
+           owner: dict[str, str]) -> None:
+    """Add one target's files; two targets writing one file name is refused, not overwritten."""
+    for name, content in new.items():
+        if name in files:
+            raise LgnError(f"the {target} target and the {owner[name]} target both write "
+                           f"{name} (the model name makes them collide; rename the model)")
+        files[name], owner[name] = content, target
 
 
 def compile_model(model: Model, targets: list[str], pass_names: list[str],
                   source: str = "", backend_options: dict | None = None,
-                  synth_report: bool = False) -> tuple[dict[str, str], dict]:
+                  synth_report: bool = False, progress=lambda message: None,
+                  ) -> tuple[dict[str, str], dict]:
     """Emit `targets` for the model after running `pass_names`; returns (files, report).
 
-    `backend_options` maps a target to keyword arguments of its emitter (e.g. c: simd)."""
+    `backend_options` maps a target to keyword arguments of its emitter (e.g. c: simd);
+    `progress` is told each stage as it starts (the CLI prints them with times)."""
+    check_model_name(model.name, targets)
+    progress(f"passes: {', '.join(pass_names) or 'none'} on {model.num_gates} gates")
     optimized, pass_report = optimize_model(model, pass_names)  # validates the result
-    files = {}
+    files: dict[str, str | bytes] = {REPORT_NAME: ""}
+    owner = {REPORT_NAME: "report"}
+    design = None  # the Verilog design object: ports, latency, stages
     with ir.bulk_work():  # backends build large dicts and strings too
         for target in targets:
-            files.update(TARGETS[target](optimized, **(backend_options or {}).get(target, {})))
+            options = (backend_options or {}).get(target, {})
+            progress(f"emitting {target}")
+            if target == "verilog":
+                emitted, design = build_verilog(optimized, **options)
+            else:
+                emitted = TARGETS[target](optimized, **options)
+            _merge(files, emitted, target, owner)
     report = {
         "lgn_compile_version": __version__,
         "model": {"name": model.name, "source": source, "num_inputs": model.num_inputs,
@@ -45,41 +87,27 @@ def compile_model(model: Model, targets: list[str], pass_names: list[str],
         "gate_types": {"before": layer_gate_types(model), "after": gate_types(optimized)},
     }
     if "verilog" in targets:  # pipeline latency, and yosys figures with synth_report
-        report["verilog"] = verilog_report(files[f"{model.name}.v"], model.name, synth_report)
-        files.update(synth_scripts(model.name, sorted(f for f in files if f.endswith(".v")),
-                                   model.num_inputs, report["verilog"]["clocked"]))
+        if synth_report:
+            progress("yosys synth_xilinx and synth_ice40 (--synth-report; minutes on big nets)")
+        report["verilog"] = verilog_report(design, files[f"{model.name}.v"], model.name,
+                                           synth_report)
+        _merge(files, synth_scripts(model.name, sorted(f for f in files if f.endswith(".v")),
+                                    model.num_inputs, report["verilog"]["clocked"]),
+               "synthesis scripts", owner)
+    del files[REPORT_NAME]
     report["files"] = sorted(files)
-    files[REPORT_NAME] = json.dumps(report, indent=2, sort_keys=True, default=str) + "\n"
+    files[REPORT_NAME] = report_json(report)
     return files, report
 
 
-def write_output_dir(files: dict[str, str | bytes], out_dir: Path, force: bool) -> None:
-    """Write all files into out_dir or nothing: build a sibling temp dir, then rename it."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise LgnError(f"output path exists and is not a directory: {out_dir}")
-    if out_dir.exists() and any(out_dir.iterdir()) and not force:
-        raise LgnError(f"output directory {out_dir} is not empty (use --force to replace it)")
-    parent = out_dir.resolve().parent
+def report_json(report: dict) -> str:
+    """report.json's text: strict JSON (no NaN), keys sorted, so equal runs give equal bytes."""
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
-    except OSError as exc:
-        raise LgnError(f"cannot create output directory {out_dir}: {exc.strerror or exc}") from exc
-    try:
-        for name, content in files.items():
-            if isinstance(content, bytes):
-                (staging / name).write_bytes(content)
-            else:
-                (staging / name).write_text(content)
-        os.chmod(staging, 0o755)
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=parent))
-            os.replace(out_dir, old / "previous")
-            os.replace(staging, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, out_dir)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise LgnError(f"cannot write output directory {out_dir}: {exc.strerror or exc}") from exc
+        return json.dumps(report, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as exc:  # the loader guarantees JSON-safe meta: a bug
+        raise RuntimeError(f"report is not strict JSON: {exc}") from exc
+
+
+def write_output_dir(files: dict[str, str | bytes], out_dir, force: bool) -> None:
+    """Write all files into out_dir or nothing (see `output.commit`)."""
+    commit(plan_outputs(out_dir, force), files)

@@ -31,6 +31,19 @@ PRESETS = {0: [], 1: ["dead_gates", "const_fold"],
 MAX_ROUNDS = 20  # a safety net: real nets settle in 2-5 rounds
 
 
+def pass_help(name: str) -> str:
+    """A pass's one-line help: the first line of its module's docstring (it lives with the pass)."""
+    import sys
+
+    doc = sys.modules[PASSES[name].__module__].__doc__ or ""
+    return doc.strip().splitlines()[0].rstrip(".") if doc.strip() else name
+
+
+def preset_help() -> str:
+    """`0 = none, 1 = a,b, 2 = a,b,c,...`, from PRESETS."""
+    return ", ".join(f"{level} = {','.join(names) or 'none'}" for level, names in PRESETS.items())
+
+
 def parse_pass_list(text: str) -> list[str]:
     """'const_fold,dead_gates' -> names, with a clear error for an unknown pass."""
     names = [name.strip() for name in text.split(",") if name.strip()]
