@@ -101,6 +101,23 @@ def _compile_parser() -> argparse.ArgumentParser:
     return p
 
 
+MAX_VERIFY_SAMPLES = 1_000_000  # random vectors: every backend holds them all at once
+MAX_VERIFY_BYTES = 1 << 30  # ... as one byte per input bit
+
+
+def _bounded_int(low: int, high: int):
+    """An argparse type: an integer in [low, high] (argparse turns the error into one line)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not in [{low}, {high:,}]")
+        return value
+    return parse
+
+
 def _verify_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="lgn-compile verify",
@@ -120,9 +137,11 @@ def _verify_parser() -> argparse.ArgumentParser:
                    help="check on this dataset's test split (e.g. digits), encoded with the "
                         "model's own encoder; default: random input bits")
     p.add_argument("--data-dir", metavar="DIR", help="directory holding dataset files")
-    p.add_argument("--samples", type=int, default=1000, metavar="N",
-                   help="random input vectors when no dataset is given (default: 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
+    p.add_argument("--samples", type=_bounded_int(1, MAX_VERIFY_SAMPLES), default=1000,
+                   metavar="N", help="random input vectors when no dataset is given "
+                                     f"(default: 1000, at most {MAX_VERIFY_SAMPLES:,})")
+    p.add_argument("--seed", type=_bounded_int(0, 2**63 - 1), default=0,
+                   help="seed of the random vectors (a non-negative integer)")
     p.add_argument("--simulators", default="icarus,verilator", metavar="LIST",
                    help="HDL simulators to run the Verilog under (icarus, verilator; "
                         "'none' skips simulation; default: both)")
@@ -356,14 +375,15 @@ def _verify(args) -> int:
         bits, labels = _dataset_test_bits(model, args.dataset, args.data_dir)
         source = f"{args.dataset} test split ({len(bits)} samples)"
     else:
-        if args.samples < 1:
-            raise LgnError("--samples must be at least 1")
+        if args.samples * model.num_inputs > MAX_VERIFY_BYTES:
+            raise LgnError(f"--samples {args.samples} x {model.num_inputs} input bits is more "
+                           f"than {MAX_VERIFY_BYTES >> 20} MiB of vectors; give fewer samples")
         bits = random_input_bits(args.seed, args.samples, model.num_inputs)
         source = f"{len(bits)} random input vectors (seed {args.seed})"
     print(f"lgn-compile verify: {model.name} on {source}")
     start = time.perf_counter()
-    result = check_backends(model, out_dir, bits, simulators,
-                            progress=lambda msg: print(f"  running {msg}", flush=True))
+    result = check_backends(model, out_dir, bits, simulators, progress=lambda msg: print(
+        f"  [{time.perf_counter() - start:6.1f} s] running {msg}", flush=True))
     _print_verify_summary(model, out_dir, result, labels, time.perf_counter() - start)
     return 0 if result.all_agree else 1
 
@@ -391,6 +411,16 @@ def _verify_formal(model, out_dir: Path | None) -> int:
     return 1
 
 
+def split_seed(model) -> int:
+    """The seed of the train/test split the model was trained on (meta.split_seed, else
+    meta.seed, else 0): a dataset's test split is only a test split with the same seed."""
+    seed = model.meta.get("split_seed", model.meta.get("seed", 0))
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise LgnError(f"the model's meta.split_seed is {seed!r}, not an integer in [0, 2**32); "
+                       "the test split it was trained with cannot be rebuilt")
+    return seed
+
+
 def _dataset_test_bits(model, dataset: str, data_dir: str | None):
     """The dataset's test split, encoded with the model's own encoder (as in training)."""
     from lgn_train.data import load_dataset
@@ -398,8 +428,7 @@ def _dataset_test_bits(model, dataset: str, data_dir: str | None):
     if model.encoder is None:
         raise LgnError("the model has no encoder, so raw dataset features cannot be encoded; "
                        "verify on random vectors instead (omit --dataset)")
-    split_seed = model.meta.get("split_seed", model.meta.get("seed", 0))
-    data = load_dataset(dataset, data_dir=data_dir, seed=split_seed)
+    data = load_dataset(dataset, data_dir=data_dir, seed=split_seed(model))
     features, labels = data.test_features, data.test_labels
     if features.shape[1] != model.encoder.thresholds.shape[0]:
         raise LgnError(f"dataset {dataset} has {features.shape[1]} features but the model's "
@@ -407,23 +436,42 @@ def _dataset_test_bits(model, dataset: str, data_dir: str | None):
     return model.encoder.encode(features), np.asarray(labels)
 
 
+def _gates_line(report_file: Path) -> str:
+    """The gate counts from DIR/report.json, or why they are not shown (it is the user's
+    file: it may be missing, edited or from another version)."""
+    try:
+        with open(report_file, "rb") as handle:
+            text = handle.read(MAX_REPORT_BYTES + 1)
+        if len(text) > MAX_REPORT_BYTES:
+            raise ValueError("too large")
+        opt = json.loads(text)["optimization"]
+        before, after = int(opt["before"]["gates"]), int(opt["after"]["gates"])
+        passes = ", ".join(str(p) for p in opt["passes"]) or "no passes"
+        return f"  gates: {before} before passes, {after} after ({passes}); " \
+               f"depth {int(opt['after']['depth'])}"
+    except FileNotFoundError:
+        return "  gates: no report.json in the directory"
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        return f"  gates: report.json not readable ({type(exc).__name__}), not shown"
+
+
+MAX_REPORT_BYTES = 64 << 20
+
+
 def _print_verify_summary(model, out_dir: Path, result, labels, seconds: float) -> None:
-    print(f"\n  {'path':<22} {'samples':>8} {'mismatches':>11} {'accuracy':>9}")
+    from lgn_compile.report import accuracy_rows
+
     rows = [("IR reference", result.reference, np.argmax(result.reference, axis=1), 0)]
     rows += [(r.backend, r.scores, r.classes, r.mismatches) for r in result.results]
+    width = max(len(name) for name, *_ in rows)
+    print(f"\n  {'path':<{width}} {'samples':>8} {'mismatches':>11} {'accuracy':>9}")
     for name, scores, classes, mismatches in rows:
         accuracy = f"{np.mean(classes == labels):.2%}" if labels is not None else "-"
-        print(f"  {name:<22} {len(scores):>8} {mismatches:>11} {accuracy:>9}")
-    accuracy = model.meta.get("accuracy", {})
+        print(f"  {name:<{width}} {len(scores):>8} {mismatches:>11} {accuracy:>9}")
+    accuracy = accuracy_rows(model.meta.get("accuracy") or {})
     if accuracy:
-        shown = ", ".join(f"{k} {v:.2%}" if isinstance(v, float) else f"{k} {v}"
-                          for k, v in accuracy.items())
-        print(f"\n  training accuracy: {shown}")
-    report_file = out_dir / "report.json"
-    if report_file.exists():
-        opt = json.loads(report_file.read_text())["optimization"]
-        print(f"  gates: {opt['before']['gates']} before passes, {opt['after']['gates']} after "
-              f"({', '.join(opt['passes']) or 'no passes'}); depth {opt['after']['depth']}")
+        print(f"\n  training accuracy: {', '.join(f'{k} {v}' for k, v in accuracy)}")
+    print(_gates_line(out_dir / "report.json"))
     print(f"  outputs: {out_dir.resolve()}  ({', '.join(sorted(p.name for p in out_dir.iterdir()))})")
     print(f"  verified in {seconds:.1f} s")
     if result.all_agree:

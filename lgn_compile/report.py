@@ -62,14 +62,51 @@ def html_path(report_path: str | Path) -> Path:
     return path
 
 
-def estimated_luts(report: dict) -> list[tuple[str, int]]:
-    """(how, LUTs): yosys' FPGA mappings when --synth-report ran, else one LUT6 per logic
-    gate (every gate has at most 6 inputs; the popcount and argmax need LUTs on top)."""
-    synth = report.get("verilog", {}).get("synth", {})
-    found = [(f"{flow} (yosys synth_{flow})", synth[flow]["luts"])
-             for flow in ("xilinx", "ice40") if "luts" in synth.get(flow, {})]
-    return found or [("logic gates, at most one LUT6 each (popcount and argmax not counted)",
-                      report["optimization"]["after"]["gates"])]
+def hardware_rows(report: dict) -> list[tuple[str, str, object]]:
+    """(key, what, value) rows of the page's hardware section, each labelled with what it covers.
+
+    A whole-design LUT count exists only from yosys (--synth-report): it maps the logic,
+    the popcount head, the argmax and the registers together. Without it the page shows
+    the parts that are known exactly (the mapper's logic LUTs, the head's counters and
+    comparators, the pipeline's register bits) and no total, rather than a gate count that
+    reads like a LUT estimate and is off by the head and the registers.
+    """
+    verilog = report.get("verilog") or {}
+    rows: list[tuple[str, str, object]] = []
+    for flow, figures in sorted((verilog.get("synth") or {}).items()):
+        if isinstance(figures, dict):
+            rows += [(f"synth-{flow}-{key}", f"yosys synth_{flow}, whole design: {key}", value)
+                     for key, value in sorted(figures.items()) if _number(value)]
+    for k in (6, 4):
+        mapped = (report.get("lut_map") or {}).get(f"lut{k}")
+        if mapped:
+            what = f"logic only, LUT{k} (lgn-compile's mapper; head not included)"
+            rows += [(f"lut{k}-luts", what, mapped["luts"]),
+                     (f"lut{k}-depth", f"logic only, LUT{k} levels", mapped["depth"])]
+    head = verilog.get("head") or {}
+    rows += [(f"head-{key}", f"popcount/argmax head: {key}", value)
+             for key, value in sorted(head.items())]
+    if verilog.get("clocked"):
+        rows.append(("register-bits", "pipeline register bits (flip-flops)",
+                     verilog.get("register_bits", 0)))
+    return rows
+
+
+# The accuracies in the order a reader compares them; others follow, alphabetically.
+_ACCURACY_ORDER = ("train_soft", "train_discrete", "test_soft", "test_discrete")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def accuracy_rows(accuracy: dict) -> list[tuple[str, str]]:
+    """(name, value in %) per accuracy in meta, train before test, soft before discrete;
+    the gap is shown once, on its own row (not here)."""
+    keys = [k for k in _ACCURACY_ORDER if k in accuracy]
+    keys += sorted(k for k in accuracy if k not in _ACCURACY_ORDER and k != "gap")
+    return [(k.replace("_", " "), f"{100 * accuracy[k]:.2f} %" if _number(accuracy[k]) else "-")
+            for k in keys]
 
 
 def _bar_rows(before: dict, after: dict, keys: list[str]) -> list[dict]:
@@ -85,7 +122,7 @@ def render_html(report: dict) -> str:
     opt = report["optimization"]
     accuracy = report["model"].get("meta", {}).get("accuracy") or {}
     gap = accuracy.get("gap")
-    if gap is None and {"test_soft", "test_discrete"} <= set(accuracy):
+    if gap is None and _number(accuracy.get("test_soft")) and _number(accuracy.get("test_discrete")):
         gap = accuracy["test_soft"] - accuracy["test_discrete"]
     steps = [("before passes", opt["before"])] + [
         (f"round {i}: {entry['pass']}", entry["after"])
@@ -99,5 +136,5 @@ def render_html(report: dict) -> str:
                   type_rows=_bar_rows(types_before, types_after, sorted(  # most common first
                       {**types_before, **types_after},
                       key=lambda t: (-types_after.get(t, 0), -types_before.get(t, 0), t))),
-                  luts=estimated_luts(report), accuracy=accuracy, gap=gap,
+                  hardware=hardware_rows(report), accuracy=accuracy_rows(accuracy), gap=gap,
                   verilog=report.get("verilog"))

@@ -68,11 +68,22 @@ def test_html_numbers_are_report_json_numbers(tmp_path, accuracy):
                                for entry in round_log]
     assert [int(cells[f"step-{i}-gates"]) for i in range(len(steps))] == \
         [step["gates"] for step in steps]
-    assert int(cells["luts-0"]) == opt["after"]["gates"]  # no --synth-report: gate count
+    # no --synth-report: no whole-design LUT figure, nothing that reads like one
+    assert not any(key.startswith("hw-synth") for key in cells)
     for key, value in accuracy.items():
-        assert float(cells[f"accuracy-{key}"]) == pytest.approx(value, abs=5e-5)
+        if key != "gap":  # shown once, on its own row
+            shown = cells[f"accuracy-{key.replace('_', ' ')}"]
+            assert float(shown.rstrip(" %")) == pytest.approx(100 * value, abs=5e-3)
+    assert "accuracy-gap" not in cells
     gap = accuracy.get("gap", accuracy["test_soft"] - accuracy["test_discrete"])
-    assert float(cells["gap"]) == pytest.approx(gap, abs=5e-5)
+    assert float(cells["gap"].split()[0]) == pytest.approx(100 * gap, abs=5e-3)
+
+
+def test_accuracies_read_train_then_test_soft_then_discrete(tmp_path):
+    _, _, cells = compile_with_report(tmp_path, ACCURACIES["reported gap"])
+    shown = [key for key in cells if key.startswith("accuracy-")]
+    assert shown == ["accuracy-train soft", "accuracy-train discrete", "accuracy-test soft",
+                     "accuracy-test discrete"]
 
 
 def test_gate_type_histogram_counts_the_model_gates(tmp_path):
@@ -94,8 +105,8 @@ def test_untrained_model_has_no_training_section(tmp_path):
 def test_synth_report_luts_are_yosys_luts(tmp_path):
     _, report, cells = compile_with_report(tmp_path, extra=["-t", "verilog", "--synth-report"])
     synth = report["verilog"]["synth"]
-    assert int(cells["luts-0"]) == synth["xilinx"]["luts"]
-    assert int(cells["luts-1"]) == synth["ice40"]["luts"]
+    assert int(cells["hw-synth-xilinx-luts"]) == synth["xilinx"]["luts"]
+    assert int(cells["hw-synth-ice40-luts"]) == synth["ice40"]["luts"]
 
 
 def test_report_path_must_not_be_the_html_name(tmp_path, capsys):

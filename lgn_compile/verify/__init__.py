@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,9 @@ class Verification:
 
     def add(self, backend: str, scores: np.ndarray, classes: np.ndarray | None = None) -> None:
         scores = np.asarray(scores, dtype=np.int64)
+        if scores.shape != self.reference.shape:
+            raise LgnError(f"{backend} gave scores of shape {scores.shape}, expected "
+                           f"{self.reference.shape} (is the directory compiled from this model?)")
         if classes is None:
             classes = np.argmax(scores, axis=1)
         expected_classes = np.argmax(self.reference, axis=1)
@@ -65,6 +69,22 @@ def python_module_scores(module_path: Path, bits: np.ndarray) -> np.ndarray:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.scores(bits)
+
+
+@contextmanager
+def _users_file(path: Path):
+    """Running a file from the user's directory: whatever it raises (it may be edited,
+    truncated or from another version) is a problem with that file, reported in one line."""
+    try:
+        yield
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except LgnError as exc:
+        raise LgnError(exc if str(path) in str(exc) else f"{path}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 -- any failure of the user's file
+        text = str(exc).strip().splitlines()
+        raise LgnError(f"{path}: {type(exc).__name__}: {text[0][:200] if text else ''} "
+                       "(recompile the directory with lgn-compile)") from exc
 
 
 def c_library(c_file: Path, model: Model, build_dir: Path):
@@ -98,20 +118,23 @@ def check_backends(model: Model, out_dir: Path, bits: np.ndarray,
     python_file = out_dir / f"{model.name}.py"
     if python_file.exists():
         progress("emitted Python ...")
-        verification.add("python (numpy)", python_module_scores(python_file, bits))
+        with _users_file(python_file):
+            verification.add("python (numpy)", python_module_scores(python_file, bits))
     with tempfile.TemporaryDirectory(prefix="lgn-verify-") as tmp:
         c_file = out_dir / f"{model.name}.c"
         if c_file.exists():
             progress("emitted C (gcc) ...")
-            for path, scores in c_paths(c_file, model, bits, Path(tmp)).items():
-                verification.add(path, scores)
+            with _users_file(c_file):
+                for path, scores in c_paths(c_file, model, bits, Path(tmp)).items():
+                    verification.add(path, scores)
         verilog_file = out_dir / f"{model.name}.v"
         if verilog_file.exists():
             for simulator in simulators:
                 progress(f"emitted Verilog under {simulator} (cocotb) ...")
-                scores, classes = simulation.simulate(verilog_file, model.name, bits, simulator,
-                                                      Path(tmp) / f"sim_{simulator}")
-                verification.add(f"Verilog ({simulator})", scores, classes)
+                with _users_file(verilog_file):
+                    scores, classes = simulation.simulate(verilog_file, model.name, bits,
+                                                          simulator, Path(tmp) / f"sim_{simulator}")
+                    verification.add(f"Verilog ({simulator})", scores, classes)
     if len(verification.results) < 2:
         raise LgnError(f"no emitted files for model '{model.name}' in {out_dir}")
     return verification
