@@ -307,3 +307,30 @@ def test_scores_of_every_pass_list_agree(tmp_path, capsys):
         spec.loader.exec_module(module)
         results.append(module.scores(bits))
     assert all(np.array_equal(r, results[0]) for r in results)
+
+
+# -- new-user friction: the emitted encoder states its units and warns on the wrong ones -----
+
+def test_emitted_encode_takes_one_sample_and_warns_on_wrong_units(tmp_path, capsys):
+    import importlib.util
+
+    import torch
+
+    raw = random_model_dict(5, num_inputs=12, layer_sizes=(24, 12), num_classes=3)
+    raw["config"]["encoder"] = {"type": "thermometer", "num_features": 4, "num_thresholds": 3}
+    raw["state_dict"]["encoder.thresholds"] = torch.linspace(30, 220, 12).reshape(4, 3)
+    save_model(tmp_path / "m.pt", raw)
+    assert _run(capsys, tmp_path / "m.pt", "-t", "python,verilog", "--feature-bits", "8",
+                "-o", tmp_path / "out", "-q")[0] == 0
+    source = (tmp_path / "out" / "random_net.py").read_text()
+    assert "units the model was trained on" in source and "[30, 220]" in source
+    assert "[30, 220]" in (tmp_path / "out" / "random_net_features.v").read_text()
+    spec = importlib.util.spec_from_file_location("emitted", tmp_path / "out" / "random_net.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    pixels = np.random.default_rng(0).uniform(0, 255, size=(32, 4))
+    assert np.array_equal(module.encode(pixels[0]), module.encode(pixels)[0])
+    with pytest.raises(ValueError, match="expected features"):
+        module.encode(pixels[:, :3])
+    with pytest.warns(UserWarning, match="units the model was trained on"):
+        module.encode(pixels / 255)

@@ -29,5 +29,6 @@ def emit_python(g: nx.DiGraph) -> dict[str, str]:
         lines=gate_lines(g, spell, lambda v: "ones" if v else "zero"),
         drivers=output_drivers(g, spell),
         thresholds=None if encoder is None else encoder.thresholds.tolist(),
+        threshold_range=None if encoder is None else encoder.value_range,
     )
     return {f"{g.graph['name']}.py": source}

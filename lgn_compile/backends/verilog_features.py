@@ -99,7 +99,7 @@ def feature_encoder(g: nx.DiGraph, spec: str, latency: int, reset: str) -> dict[
     source = render("verilog_features.v.j2", name=name, version=__version__, bits=bits,
                     frac=frac, thresholds=encoder.thresholds.shape[1],
                     num_features=len(comparators), comparators=comparators, unused=unused,
-                    ports=ports, latency=latency, reset=reset)
+                    ports=ports, latency=latency, reset=reset, value_range=encoder.value_range)
     return {f"{name}_features.v": source}
 
 
