@@ -223,16 +223,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _targets(values: list[str] | None) -> list[str]:
-    from lgn_compile.compiler import ALL_TARGETS, TARGETS
+    from lgn_compile.compiler import expand_targets
 
-    names = [t.strip() for v in (values or ["all"]) for t in v.split(",") if t.strip()]
-    if not names:
-        raise LgnError("--target is empty (choose from all, " + ", ".join(TARGETS) + ")")
-    unknown = [t for t in names if t not in TARGETS and t != "all"]
-    if unknown:
-        raise LgnError(f"unknown target {unknown[0]!r} (choose from all, {', '.join(TARGETS)})")
-    expanded = [t for name in names for t in (ALL_TARGETS if name == "all" else [name])]
-    return list(dict.fromkeys(expanded))
+    return expand_targets([t for v in (values or ["all"]) for t in v.split(",")])
 
 
 def _compile(args) -> int:

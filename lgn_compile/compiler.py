@@ -23,6 +23,18 @@ ALL_TARGETS = tuple(BACKENDS)  # what `--target all` means
 REPORT_NAME = "report.json"
 
 
+def expand_targets(names) -> list[str]:
+    """Target names ('all' expanded, duplicates dropped), or one LgnError for a bad one."""
+    names = [t.strip() for t in names if t.strip()]
+    if not names:
+        raise LgnError("no target given (choose from all, " + ", ".join(TARGETS) + ")")
+    unknown = [t for t in names if t not in TARGETS and t != "all"]
+    if unknown:
+        raise LgnError(f"unknown target {unknown[0]!r} (choose from all, {', '.join(TARGETS)})")
+    return list(dict.fromkeys(t for name in names
+                              for t in (ALL_TARGETS if name == "all" else [name])))
+
+
 # Modules the emitted Python and testbench import, beside the standard library: a model
 # named like one of them would shadow it in the output directory.
 _EMITTED_IMPORTS = frozenset({"numpy", "cocotb", "cocotb_tools", "find_libpython", "pytest",
