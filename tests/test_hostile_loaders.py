@@ -487,3 +487,30 @@ def test_a_sequential_that_is_not_a_logic_net_is_one_line():
                 torch.nn.Sequential(LogicLayer(8, 6)),
                 torch.nn.Sequential(LogicLayer(8, 6), LogicLayer(5, 6), GroupSum(3))):
         one_line_error(lambda: model_to_dict(seq, None))
+
+
+def test_lgn_train_says_where_it_wrote_everything_and_how_train_accuracy_was_measured(
+        tmp_path, capsys):
+    from lgn_train.cli import main
+
+    metrics, ck = tmp_path / "metrics", tmp_path / "ck.pt"
+    assert main(["--layers", "20,20", "--steps", "6", "--limit", "100", "-q", "--threads", "1",
+                 "--metrics-dir", str(metrics), "--checkpoint", str(ck),
+                 "-o", str(tmp_path / "m.pt")]) == 0
+    out = capsys.readouterr().out
+    for written in (tmp_path / "m.pt", metrics / "curves.png", ck):
+        assert str(written) in out and written.exists()
+    assert "on the first" not in out  # all 100 training samples were measured
+    assert load_model(tmp_path / "m.pt").meta["train_eval_samples"] == 100
+
+
+def test_train_accuracy_on_a_subset_is_reported_as_such():
+    from lgn_train.layers import LogicNet
+    from lgn_train.trainer import train
+
+    rng = np.random.default_rng(0)
+    bits, labels = rng.integers(0, 2, (300, 8)), rng.integers(0, 2, 300)
+    metrics = train(LogicNet(8, [8, 4], 2), bits, labels, steps=4, progress=False,
+                    log=lambda line: None, train_eval_limit=100, device="cpu")
+    assert metrics["train_eval_samples"] == 100
+    assert [point[0] for point in metrics["loss_trace"]] == [1, 2, 3, 4]

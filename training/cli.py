@@ -380,16 +380,29 @@ def _run(args) -> int:
     if rank:
         return 0
     info = meta(metrics)
+    info["train_eval_samples"] = metrics["train_eval_samples"]
     _save(output, model_to_dict(net.cpu(), encoder, info, name=args.name))
     if args.metrics_dir:
-        write_metrics(metrics["history"], args.metrics_dir)
-    accuracy = info["accuracy"]
+        title = (f"{data.name}: {shape}{net.num_gates:,} gates ({args.layers}), "
+                 f"{args.parametrization} arity {args.arity}, {args.sampling}, "
+                 f"{args.connections} wiring")
+        written = write_metrics(metrics["history"], args.metrics_dir, title,
+                                metrics["loss_trace"])
+    accuracy, measured = info["accuracy"], metrics["train_eval_samples"]
+    subset = "" if measured == len(train_bits) else \
+        f" on the first {measured:,} of {len(train_bits):,} training samples"
     print(f"lgn-train: test accuracy {accuracy['test_discrete']:.2%} discrete, "
           f"{accuracy['test_soft']:.2%} soft (train {accuracy['train_discrete']:.2%} "
-          f"discrete); gap {metrics['gap']:.2%}, {metrics['utilization']:.1%} of "
+          f"discrete{subset}); gap {metrics['gap']:.2%}, {metrics['utilization']:.1%} of "
           f"{net.num_gates} gates used, {len(net.layer_sizes)} layers; "
           f"{info['training']['seconds']:.1f} s")
     print(f"lgn-train: wrote {output}")
+    if args.metrics_dir:
+        print(f"lgn-train: curves in {written[2]}, metrics in {written[0].name} and "
+              f"{written[1].name} beside it")
+    if args.checkpoint:
+        print(f"lgn-train: checkpoint in {args.checkpoint} (continue with --resume "
+              f"{args.checkpoint} and a larger --epochs or --steps)")
     return 0
 
 

@@ -114,7 +114,9 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
 
     Returns a metrics dict: train_soft, train_discrete, test_soft, test_discrete (floats in
     [0, 1], test ones only with test data), gap, utilization, epochs, steps, seconds,
-    device, history (a list of per-evaluation dicts).
+    device, history (a list of per-evaluation dicts), loss_trace ([step, running loss]
+    about 500 times a run), train_eval_samples (how many training samples the train
+    accuracies were measured on).
     """
     rank, world, device = distributed_setup(device)
     log = log or (lambda line: tqdm.write(line))
@@ -153,9 +155,11 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
     loss_fn = nn.CrossEntropyLoss()
     order_gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # the Gumbel noise: the same on every process
-    step, epoch, running_loss, history, spent = 0, 0, float("nan"), [], 0.0
+    step, epoch, running_loss, history, spent, loss_trace = 0, 0, float("nan"), [], 0.0, []
     if resume is not None:
-        step, epoch, running_loss, spent, history = restore_state(resume, optimizer, order_gen)
+        step, epoch, running_loss, spent, history, loss_trace = restore_state(
+            resume, optimizer, order_gen)
+    trace_every = max(1, total_steps // 500)  # the loss curve: about 500 points a run
     start = time.perf_counter() - spent
 
     def evaluate() -> dict:
@@ -181,7 +185,8 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
         return {"optimizer": optimizer.state_dict(), "order_rng": order_gen.get_state(),
                 "torch_rng": torch.get_rng_state(), "step": step, "epoch": epoch,
                 "loss": running_loss, "seconds": time.perf_counter() - start,
-                "history": [dict(row) for row in history]}
+                "history": [dict(row) for row in history],
+                "loss_trace": [list(point) for point in loss_trace]}
 
     bar = tqdm(total=total_steps, initial=min(step, total_steps), desc="training", unit="step",
                disable=None if progress else True,  # None: no bar when stderr is not a TTY
@@ -201,6 +206,8 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
                 running_loss = (value if math.isnan(running_loss)
                                 else 0.9 * running_loss + 0.1 * value)
                 step += 1
+                if step % trace_every == 0:
+                    loss_trace.append([step, running_loss])
                 bar.update(1)
                 if step % 10 == 0:
                     bar.set_postfix(loss=f"{running_loss:.3f}", epoch=epoch + 1)
@@ -216,7 +223,8 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
         checkpoint(state())
     metrics = {k: v for k, v in final.items() if k not in ("epoch", "step", "loss")}
     metrics.update(epochs=epoch, steps=step, seconds=time.perf_counter() - start,
-                   device=str(device), history=history)
+                   device=str(device), history=history, loss_trace=loss_trace,
+                   train_eval_samples=min(n, train_eval_limit))
     return metrics
 
 
@@ -230,7 +238,7 @@ def restore_state(resume, optimizer, order_gen) -> tuple:
     hostile checkpoint is one LgnError: counters are ints >= 0, loss/seconds numbers, both
     RNG states valid byte tensors, Adam's moments finite and shaped like their parameters.
     The optimizer keeps this run's hyperparameters (lr, betas): only the moments are read.
-    Returns (step, epoch, running loss, seconds spent, history)."""
+    Returns (step, epoch, running loss, seconds spent, history, loss trace)."""
     def need(ok: bool, what: str) -> None:
         if not ok:
             raise LgnError(f"checkpoint's training state: {what}")
@@ -248,6 +256,10 @@ def restore_state(resume, optimizer, order_gen) -> tuple:
     need(isinstance(history, list) and all(
         isinstance(row, dict) and all(isinstance(k, str) and number(v) for k, v in row.items())
         for row in history), "history must be a list of dicts of numbers")
+    trace = resume.get("loss_trace", [])  # absent in checkpoints written before it existed
+    need(isinstance(trace, list) and all(
+        isinstance(point, list) and len(point) == 2 and type(point[0]) is int
+        and number(point[1]) for point in trace), "loss_trace must be a list of [step, loss]")
     saved = resume.get("optimizer")
     need(isinstance(saved, dict) and isinstance(saved.get("state"), dict),
          "optimizer must be an optimizer state_dict")
@@ -280,16 +292,22 @@ def restore_state(resume, optimizer, order_gen) -> tuple:
         except RuntimeError as exc:  # torch checks the generator state's content itself
             raise LgnError(f"checkpoint's training state: {name} is not a valid generator "
                            f"state ({exc})") from None
-    return step, epoch, float(loss), float(spent), [dict(row) for row in history]
+    return (step, epoch, float(loss), float(spent), [dict(row) for row in history],
+            [list(point) for point in trace])
 
 
-def write_metrics(history: list[dict], directory) -> list[Path]:
-    """metrics.json, metrics.csv (one row per evaluation) and curves.png (accuracies, gap
-    and utilization against epochs) in `directory`; returns the paths written."""
+def write_metrics(history: list[dict], directory, title: str | None = None,
+                  loss_trace: list | None = None) -> list[Path]:
+    """metrics.json, metrics.csv (one row per evaluation) and curves.png in `directory`;
+    returns the paths written. The PNG has one panel per quantity, each on its own scale:
+    accuracies in %, the discretization gap in points, gate use in %, and the training
+    loss against steps (`loss_trace`, else the loss at each evaluation); `title` names
+    the run (dataset, gates, parametrization)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -300,16 +318,35 @@ def write_metrics(history: list[dict], directory) -> list[Path]:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(history)
-    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     epochs = [row["epoch"] for row in history]
-    for key in METRIC_KEYS:
+
+    def percent(key):
+        return [100 * row.get(key, float("nan")) for row in history]
+
+    acc_ax, gap_ax, use_ax, loss_ax = axes.flat
+    for key in ("train_soft", "train_discrete", "test_soft", "test_discrete"):
         if any(key in row for row in history):
-            acc_ax.plot(epochs, [row.get(key, float("nan")) for row in history], marker=".",
-                        label=key)
-    acc_ax.set(xlabel="epoch", ylabel="share", title="accuracy, gap, gate utilization")
+            acc_ax.plot(epochs, percent(key), marker=".", label=key.replace("_", " "),
+                        linestyle="--" if key.endswith("soft") else "-")
+    acc_ax.set(ylabel="accuracy (%)", title="accuracy")
     acc_ax.legend(fontsize="small")
-    loss_ax.plot(epochs, [row["loss"] for row in history], marker=".")
-    loss_ax.set(xlabel="epoch", ylabel="training loss (running mean)", title="loss")
+    gap_ax.plot(epochs, percent("gap"), marker=".", color="tab:red")
+    gap_ax.axhline(0, color="grey", linewidth=0.5)
+    gap_ax.set(ylabel="soft - discrete (points)", title="discretization gap")
+    use_ax.plot(epochs, percent("utilization"), marker=".", color="tab:green")
+    use_ax.set(ylabel="gates used (%)", title="gate use (non-constant gates an output needs)")
+    for ax in (acc_ax, gap_ax, use_ax):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    trace = loss_trace or [[row["step"], row["loss"]] for row in history]
+    loss_ax.plot([point[0] for point in trace], [point[1] for point in trace])
+    loss_ax.set(xlabel="step", ylabel="cross-entropy (running mean)", title="training loss")
+    loss_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    loss_ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(paths[2], dpi=100)
     plt.close(fig)
