@@ -404,26 +404,6 @@ def test_mutated_kernel_is_caught(tmp_path):
                    for row, want in zip(bits, evaluate.scores(graph, bits)))
 
 
-def test_embedded_example_builds_and_agrees(trained_path, tmp_path):
-    """examples/embedded: make builds main.c against the emitted C (-m32 when the 32-bit
-    toolchain is there, else a 64-bit host build of the same 32-bit-word API) and its
-    one-sample results equal the Python reference's."""
-    example = tmp_path / "embedded"
-    shutil.copytree(ROOT / "examples" / "embedded", example)
-    probe = tmp_path / "probe.c"
-    probe.write_text("#include <stdio.h>\nint main(void) { return 0; }\n")
-    m32 = subprocess.run(["gcc", "-m32", "-o", str(tmp_path / "probe"), str(probe)],
-                         capture_output=True).returncode == 0
-    bin_dir = Path(sys.executable).parent
-    env_path = f"{bin_dir}:{subprocess.os.environ.get('PATH', '')}"
-    result = subprocess.run(["make", "-C", str(example), f"MODEL={trained_path}",
-                             f"PYTHON={sys.executable}", f"ARCH={'-m32' if m32 else ''}",
-                             "run"], capture_output=True, text=True,
-                            env={**subprocess.os.environ, "PATH": env_path})
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "0 of 8 samples differ" in result.stdout
-
-
 def test_cli_build_writes_library(tmp_path, trained_path, trained_model):
     from lgn_compile.cli import main
 
