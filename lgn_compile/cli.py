@@ -22,7 +22,6 @@ from lgn_compile.compiler import report_json
 from lgn_compile.errors import LgnError, OneLineParser, run_command
 
 
-
 def _pass_epilog() -> str:
     """The pass list and presets, generated from the registry (a pass's help lives with it)."""
     from lgn_compile.passes import PASSES, pass_help, preset_help

@@ -15,6 +15,8 @@ MAX_ARITY = 6
 # Named 2-input tables, in our encoding (bit0=f(0,0), bit1=f(1,0), bit2=f(0,1), bit3=f(1,1)).
 FALSE, AND, A_AND_NOT_B, A, NOT_A_AND_B, B, XOR, OR = 0, 8, 2, 10, 4, 12, 6, 14
 NOR, XNOR, NOT_B, B_IMPLIES_A, NOT_A, A_IMPLIES_B, NAND, TRUE = 1, 9, 3, 11, 5, 13, 7, 15
+# The 1-input tables: f(0) is bit 0, f(1) bit 1.
+INVERTER, IDENTITY = 0b01, 0b10
 
 DIFFLOGIC_OP_NAMES = (
     "FALSE", "AND", "A&~B", "A", "~A&B", "B", "XOR", "OR",
@@ -143,7 +145,7 @@ def table_expression(table: int, arity: int) -> str | None:
     if table == 0 or table == full_mask(arity):
         return None
     if arity == 1:
-        return "{0}" if table == 0b10 else "~{0}"
+        return "{0}" if table == IDENTITY else "~{0}"
     if arity == 2:
         return _TWO_INPUT_EXPR[table]
     last = arity - 1

@@ -28,7 +28,7 @@ import networkx as nx
 import numpy as np
 
 from lgn_compile.errors import LgnError
-from lgn_compile.gates import MAX_ARITY, full_mask
+from lgn_compile.gates import IDENTITY, INVERTER, MAX_ARITY, full_mask
 from lgn_compile.model_file import Model
 
 INPUT, CONST, GATE, OUTPUT = "input", "const", "gate", "output"
@@ -87,7 +87,7 @@ def rewrite_gate(g: nx.DiGraph, node: int, table: int, operands: tuple[int, ...]
     if not operands:
         make_const(g, node, table & 1)
         return "constant"
-    if len(operands) == 1 and table == 0b10:
+    if len(operands) == 1 and table == IDENTITY:
         replace_uses(g, node, operands[0])
         g.remove_node(node)
         return "wire"
@@ -173,7 +173,7 @@ def stats(g: nx.DiGraph) -> dict:
             ops = attrs["operands"]
             depth[node] = 1 + max(map(depth_of, ops))
             layers.append(attrs["layer"])
-            inverters += attrs["table"] == 0b01 and len(ops) == 1
+            inverters += attrs["table"] == INVERTER and len(ops) == 1
         elif kind == OUTPUT:
             drivers.append(attrs["operands"][0])
         else:

@@ -20,10 +20,15 @@ import numpy as np
 from lgn_compile import ir
 from lgn_compile.backends import render
 from lgn_compile.errors import LgnError
-from lgn_compile.gates import DIFFLOGIC_OP_NAMES, table_to_difflogic_op
+from lgn_compile.gates import (
+    DIFFLOGIC_OP_NAMES,
+    IDENTITY,
+    INVERTER,
+    table_to_difflogic_op,
+)
 from lgn_compile.model_file import Model
 
-_ONE_INPUT = {0b01: "NOT", 0b10: "BUF", 0b00: "FALSE", 0b11: "TRUE"}
+_ONE_INPUT = {INVERTER: "NOT", IDENTITY: "BUF", 0b00: "FALSE", 0b11: "TRUE"}
 
 
 @cache

@@ -16,7 +16,7 @@ _NAMES.update({gates.A_AND_NOT_B: "A&~B", gates.NOT_A_AND_B: "~A&B",
 def _label(attrs: dict) -> str:
     arity = len(attrs["operands"])
     if arity == 1:
-        return "NOT" if attrs["table"] == 0b01 else "BUF"
+        return "NOT" if attrs["table"] == gates.INVERTER else "BUF"
     if arity == 2 and attrs["table"] in _NAMES:
         return _NAMES[attrs["table"]]
     return f"LUT{arity} {attrs['table']:#x}"

@@ -22,7 +22,7 @@ import networkx as nx
 from lgn_compile import ir
 from lgn_compile.errors import LgnError
 from lgn_compile.exports.blif import export_blif
-from lgn_compile.gates import full_mask, simplify
+from lgn_compile.gates import IDENTITY, full_mask, simplify
 from lgn_compile.passes.dead_gates import dead_gates
 from lgn_compile.synth import yosys_executable
 
@@ -139,7 +139,7 @@ def _add_signal(g: nx.DiGraph, cover: tuple[list[str], int], node_of: dict,
         node = ir.add_const(g, table & 1)
         level[node] = 0
         return node
-    if len(operands) == 1 and table == 0b10:
+    if len(operands) == 1 and table == IDENTITY:
         return operands[0]
     depth = 1 + max(level[op] for op in operands)
     node = ir.add_gate(g, table, operands, depth - 1)

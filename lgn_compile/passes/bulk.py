@@ -21,10 +21,9 @@ import networkx as nx
 import numpy as np
 
 from lgn_compile import ir
-from lgn_compile.gates import CONST_OPERANDS, simplify
+from lgn_compile.gates import CONST_OPERANDS, IDENTITY, simplify
 from lgn_compile.model_file import Model
 
-IDENTITY = 0b10
 ITEM_BITS = 3  # a pattern item: a label 0..MAX_ARITY-1 or a constant, 6 ("0") or 7 ("1")
 CONST_ITEM = 6
 

@@ -13,9 +13,7 @@ from functools import lru_cache
 import networkx as nx
 
 from lgn_compile import ir
-from lgn_compile.gates import CONST_OPERANDS, simplify
-
-IDENTITY = 0b10
+from lgn_compile.gates import CONST_OPERANDS, IDENTITY, simplify
 
 
 def const_fold(g: nx.DiGraph) -> tuple[nx.DiGraph, dict]:

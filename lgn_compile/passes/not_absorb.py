@@ -14,9 +14,7 @@ from __future__ import annotations
 import networkx as nx
 
 from lgn_compile import ir
-from lgn_compile.gates import full_mask, negate_operand
-
-INVERTER = 0b01
+from lgn_compile.gates import INVERTER, full_mask, negate_operand
 
 
 def not_absorb(g: nx.DiGraph) -> tuple[nx.DiGraph, dict]:

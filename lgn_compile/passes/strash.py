@@ -13,9 +13,7 @@ from __future__ import annotations
 import networkx as nx
 
 from lgn_compile import ir
-from lgn_compile.gates import full_mask, permute_operands
-
-INVERTER = 0b01
+from lgn_compile.gates import INVERTER, full_mask, permute_operands
 
 
 def strash(g: nx.DiGraph) -> tuple[nx.DiGraph, dict]:
