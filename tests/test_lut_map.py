@@ -196,3 +196,15 @@ def test_yosys_proves_lut_netlist_equivalent(tmp_path, monkeypatch, seed, arity,
     broken = mutant(lut_map(optimized, k), random_input_bits(seed, 1, 7))
     monkeypatch.setitem(EXPORTS, "blif-mutant", lambda g: export_blif(broken.to_ir()))
     assert not prove_equivalent(tmp_path, graph, optimized, "blif-mutant")
+
+
+def test_fuzz_checks_the_lut_netlist(monkeypatch, tmp_path):
+    """The differential fuzz compares the LUT netlist, and a broken mapping is reported."""
+    from lgn_compile.verify import fuzz
+
+    case = next(c for c in map(fuzz.make_case, range(40, 80))
+                if any(lut.root in lut_map(c.optimized, 6).drivers
+                       for lut in lut_map(c.optimized, 6).luts))
+    assert not fuzz.check_in_process(case, tmp_path)
+    monkeypatch.setattr(fuzz, "lut_map", lambda g, k: mutant(lut_map(g, k), case.bits))
+    assert [m.path for m in fuzz.check_in_process(case, tmp_path)] == ["LUT netlist"]

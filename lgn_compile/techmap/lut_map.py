@@ -36,7 +36,13 @@ import numpy as np
 
 from lgn_compile import ir
 from lgn_compile.errors import LgnError
-from lgn_compile.gates import CONST_OPERANDS, full_mask, simplify, table_expression
+from lgn_compile.gates import (
+    CONST_OPERANDS,
+    IDENTITY,
+    full_mask,
+    simplify,
+    table_expression,
+)
 
 MIN_K, MAX_K = 3, 6   # a Shannon split needs a 3-input mux; tables are Python ints <= 64 bits
 CUTS = 8              # priority cuts kept per node (ABC's default)
@@ -103,22 +109,26 @@ class LutMapping:
 
 
 def lut_map(g: nx.DiGraph, k: int = 6, cuts: int = CUTS, area_flow_rounds: int = 1,
-            exact_area_rounds: int = 2) -> LutMapping:
-    """Map the gates of `g` (any pass preset) into K-input LUTs: depth first, then area."""
+            exact_area_rounds: int = 2, depth_slack: int | None = 0) -> LutMapping:
+    """Map the gates of `g` (any pass preset) into K-input LUTs: depth first, then area.
+
+    The area passes keep the depth within `depth_slack` LUTs of the depth pass's (None:
+    no bound, area only, like ABC `if -a`).
+    """
     if not MIN_K <= k <= MAX_K:
         raise LgnError(f"LUT size K must be {MIN_K}..{MAX_K}, got {k}")
     with ir.bulk_work():  # millions of small tuples and lists; none in a cycle
-        return _lut_map(g, k, cuts, area_flow_rounds, exact_area_rounds)
+        return _lut_map(g, k, cuts, area_flow_rounds, exact_area_rounds, depth_slack)
 
 
 def _lut_map(g: nx.DiGraph, k: int, cuts: int, area_flow_rounds: int,
-             exact_area_rounds: int) -> LutMapping:
+             exact_area_rounds: int, depth_slack: int | None) -> LutMapping:
     stages = []
     start = time.perf_counter()
     subject = Subject(g, k)
     stages.append({"stage": "subject graph", "nodes": subject.num_gates,
                    "seconds": time.perf_counter() - start})
-    mapper = _Mapper(subject, cuts)
+    mapper = _Mapper(subject, cuts, depth_slack)
     rounds = [("depth", mapper.enumerate, "depth")]
     rounds += [("area flow", mapper.enumerate, "area")] * area_flow_rounds
     rounds += [("exact area", mapper.exact_area, None)] * exact_area_rounds
@@ -215,8 +225,8 @@ class _Mapper:
     {itself} in slot C, which is what its readers merge.
     """
 
-    def __init__(self, subject: Subject, cuts: int):
-        self.subject, self.c = subject, cuts
+    def __init__(self, subject: Subject, cuts: int, depth_slack: int | None):
+        self.subject, self.c, self.slack = subject, cuts, depth_slack
         n, k, p = subject.num_nodes, subject.k, subject.num_inputs
         self.sent = n
         self.cuts = np.full((n + 1, cuts + 1, k), n, dtype=np.int32)
@@ -344,7 +354,8 @@ class _Mapper:
         for d in drivers:
             refs[d] += 1
         if not self.refs:  # after the depth pass: fix the target depth
-            self.target = max((int(self.arrival[d]) for d in drivers), default=0)
+            depth = max((int(self.arrival[d]) for d in drivers), default=0)
+            self.target = _UNCONSTRAINED if self.slack is None else depth + self.slack
         req = [_UNCONSTRAINED] * (n + 1)
         for d in drivers:
             req[d] = self.target
@@ -531,7 +542,7 @@ def _reduce(table: int, operands: tuple) -> tuple[int, tuple] | int | str:
         operands = tuple(operands[i] for i in keep)
     if not operands:
         return str(table & 1)
-    if len(operands) == 1 and table == 0b10:
+    if len(operands) == 1 and table == IDENTITY:
         return operands[0]
     return table, operands
 

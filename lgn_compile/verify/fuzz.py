@@ -3,7 +3,8 @@
 A case is one random net (`random_net.fuzz_model_dict(seed)`) and a batch of input
 vectors. Its reference is the IR evaluator on the unoptimized graph; against it go the
 torch discrete forward, the IR evaluator after each pass preset (networkx passes alone,
-and the compiler's `optimize_model`), the emitted Python, the compiled C (batch API in one
+and the compiler's `optimize_model`), the emitted Python, the LUT-mapped netlist (techmap),
+the compiled C (batch API in one
 SIMD mode, on bytes and on packed bits, the one-sample API, and the C encoder when the net
 has one) and the emitted
 Verilog under each simulator. The backends render the compiler's IR of one preset per
@@ -42,6 +43,7 @@ from lgn_compile.gates import full_mask
 from lgn_compile.model_file import Model, model_from_dict, save_model
 from lgn_compile.passes import PRESETS, optimize_model, run_pipeline
 from lgn_compile.random_net import fuzz_model_dict, shrink
+from lgn_compile.techmap import lut_map
 from lgn_compile.verify import python_module_scores, torch_discrete_scores
 from lgn_compile.verify.c_build import (
     CLibrary,
@@ -56,6 +58,7 @@ CLASSIFY_SAMPLES = 4   # rows per case through the one-sample C API
 VERILOG_SAMPLES = 24   # rows per case through each simulator
 WRAPPER = "fuzz_batch"
 SIM_BATCH = {"icarus": 100, "verilator": 1000}  # cases per simulation
+LUT_SIZES = (4, 6)     # the LUT netlist path maps with K by seed
 
 
 @dataclass
@@ -151,6 +154,9 @@ def check_in_process(case: Case, scratch: Path) -> list[Mismatch]:
     file = scratch / f"{case.name}.py"
     file.write_text(emit_python(case.optimized)[file.name])
     results.append(("python", python_module_scores(file, case.bits)))
+    # techmap: the LUT netlist of the rendered IR (K = 4 or 6 by seed)
+    mapping = lut_map(case.optimized, LUT_SIZES[case.seed % len(LUT_SIZES)])
+    results.append(("LUT netlist", evaluate.scores(mapping.to_ir(), case.bits)))
     return [m for path, scores in results if (m := compare(case, path, scores))]
 
 
@@ -291,7 +297,7 @@ def run_fuzz(num_cases: int, first_seed: int = 0, batch_size: int = 100,
                 report.count("C packed", len(cases))
                 report.count("C one-sample", len(cases))
                 report.count("C encoder", sum(case.features is not None for case in cases))
-        for path in ("torch discrete", "IR -O0/-O1/-O2", "python"):
+        for path in ("torch discrete", "IR -O0/-O1/-O2", "python", "LUT netlist"):
             report.count(path, len(cases))
         report.cases += len(cases)
         for simulator, waiting in pending.items():
