@@ -1,0 +1,160 @@
+"""Accuracy per gate on MNIST: recipes at several gate budgets (and small popcount heads),
+each trained with lgn-train, compiled with lgn-compile's -O2 passes, and checked on all
+10,000 test images through the compiled C (built for this machine).
+
+Each row of benchmarks/results/accuracy_frontier.json: the recipe's name and full command,
+gates before and after the passes (and inverters), discrete test accuracy of the trained
+net and of the compiled C (which must agree), soft accuracy and the gap, output bits
+(classes x group size), train time, device, threads and CPU model. Rows are merged by
+name, so recipes can be run one at a time:
+
+    python benchmarks/accuracy_frontier.py --data-dir DIR --only 8k
+    python benchmarks/accuracy_frontier.py --data-dir DIR --only head10,head50 -- --epochs 1
+    python benchmarks/accuracy_frontier.py --list
+
+Extra lgn-train flags after `--` override every selected recipe (and are recorded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lgn_compile.compiler import compile_model
+from lgn_compile.model_file import load_model
+from lgn_compile.passes import PRESETS
+from lgn_compile.verify import c_library
+from lgn_train.cli import main as train_main
+from lgn_train.data import load_dataset
+from lgn_train.export import encoder_from_file, net_from_config
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "accuracy_frontier.json"
+WORK = ROOT / "build" / "accuracy_frontier"
+
+# Shared by every recipe: MNIST, IWP 2-input gates, residual init, learned wiring with the
+# straight-through pick among 64 candidates per operand (blocks of 64 gates share a set).
+COMMON = ["--dataset", "mnist", "--parametrization", "iwp", "--arity", "2",
+          "--init", "residual", "--connections", "learnable", "--candidates", "64",
+          "--candidate-group", "64", "--lr", "0.05", "--batch-size", "128", "--seed", "0",
+          "--eval-every", "1"]
+RECIPES = {  # name: (gate budget, lgn-train flags)
+    "2k": (2_000, ["--layers", "1500,500", "--thresholds", "2", "--tau", "8",
+                   "--epochs", "3"]),
+    "8k": (8_000, ["--layers", "6000,2000", "--thresholds", "2", "--tau", "16",
+                   "--epochs", "3"]),
+    "16k": (16_000, ["--layers", "8000,6000,2000", "--thresholds", "2", "--tau", "16",
+                     "--epochs", "3"]),
+    "48k": (48_000, ["--layers", "16000,16000,16000", "--thresholds", "2", "--tau", "40",
+                     "--epochs", "3"]),
+}
+# small heads: the same 4,000-gate hidden layer, then 10 classes x {10, 50, 100, 600} bits
+# (tau about sqrt(bits per class))
+for bits, tau in ((10, 3), (50, 7), (100, 10), (600, 25)):
+    RECIPES[f"head{bits}"] = (4_000 + 10 * bits, [
+        "--layers", f"4000,{10 * bits}", "--thresholds", "2", "--tau", str(tau),
+        "--epochs", "2"])
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_recipe(name: str, data_dir: str, extra: list[str], test_images) -> dict:
+    budget, flags = RECIPES[name]
+    work = WORK / name
+    work.mkdir(parents=True, exist_ok=True)
+    model_path = work / "model.pt"
+    command = COMMON + flags + extra + ["--data-dir", data_dir, "-q", "--checkpoint",
+                                        str(work / "checkpoint.pt"), "-o", str(model_path)]
+    print(f"[{name}] lgn-train " + " ".join(command), flush=True)
+    start = time.perf_counter()
+    if train_main(command):
+        raise SystemExit(f"[{name}] lgn-train failed")
+    seconds = time.perf_counter() - start
+    model = load_model(model_path)
+    files, report = compile_model(model, ["c"], PRESETS[2])
+    for file_name, text in files.items():
+        (work / file_name).write_text(text if isinstance(text, str) else text.decode())
+    library = c_library(work / f"{model.name}.c", model, work)
+    features, labels = test_images
+    bits = encoder_from_file(model).encode(features)
+    compiled = library.scores(bits).argmax(1)
+    net = net_from_config(model.config, model.state_dict).eval()
+    trained = net.discrete_scores(bits).argmax(1)
+    if not np.array_equal(compiled, trained):
+        raise SystemExit(f"[{name}] compiled C disagrees with the trained net on "
+                         f"{int((compiled != trained).sum())} test images")
+    accuracy, training = model.meta["accuracy"], model.meta["training"]
+    after = report["optimization"]["after"]
+    num_classes = model.num_classes
+    return {"name": name, "budget": budget,
+            "command": "lgn-train " + " ".join(command),
+            "gates_before": model.num_gates, "gates_after": after["gates"],
+            "inverters_after": after["inverters"], "depth_after": after["depth"],
+            "test_discrete_c": float((compiled == labels).mean()),
+            "test_images": len(labels),
+            "test_discrete": accuracy["test_discrete"], "test_soft": accuracy["test_soft"],
+            "gap": accuracy["gap"], "utilization": accuracy["utilization"],
+            "output_bits": model.layers[-1].tables.shape[0],
+            "classes_x_group": f"{num_classes} x {model.layers[-1].tables.shape[0] // num_classes}",
+            "epochs": training["epochs"], "train_seconds": round(seconds, 1),
+            "device": training["device"], "threads": torch.get_num_threads(),
+            "cpu": cpu_model(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-dir", help="directory with the MNIST IDX files")
+    p.add_argument("--only", default=",".join(RECIPES),
+                   help=f"comma-separated recipes to run (default: all: {', '.join(RECIPES)})")
+    p.add_argument("--list", action="store_true", help="print the recipes and exit")
+    p.add_argument("extra", nargs="*", help="lgn-train flags that override every recipe")
+    args = p.parse_args(argv)
+    if args.list:
+        for name, (budget, flags) in RECIPES.items():
+            print(f"{name:8s} <= {budget:6,d} gates: {' '.join(flags)}")
+        return 0
+    if not args.data_dir:
+        p.error("--data-dir is required")
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown:
+        p.error(f"unknown recipe(s) {', '.join(unknown)} (see --list)")
+    data = load_dataset("mnist", data_dir=args.data_dir, seed=0)
+    test_images = (data.test_features, np.asarray(data.test_labels))
+    rows = json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
+    for name in names:
+        row = run_recipe(name, args.data_dir, args.extra, test_images)
+        rows = [r for r in rows if r["name"] != name] + [row]
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps({"benchmark": "accuracy_frontier", "rows": rows},
+                                      indent=1) + "\n")
+        print(f"[{name}] {row['gates_before']:,} gates -> {row['gates_after']:,} after -O2: "
+              f"{row['test_discrete_c']:.2%} on {row['test_images']:,} test images (C), "
+              f"gap {row['gap']:.2%}, {row['classes_x_group']} output bits, "
+              f"{row['train_seconds'] / 60:.1f} min", flush=True)
+    print(f"{'recipe':8s} {'gates':>7s} {'after':>7s} {'acc (C)':>8s} {'gap':>6s} "
+          f"{'out bits':>9s} {'min':>6s}")
+    for r in rows:
+        print(f"{r['name']:8s} {r['gates_before']:7,d} {r['gates_after']:7,d} "
+              f"{r['test_discrete_c']:8.2%} {r['gap']:6.2%} {r['output_bits']:9d} "
+              f"{r['train_seconds'] / 60:6.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
