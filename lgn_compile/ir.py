@@ -27,9 +27,13 @@ from collections.abc import Iterator
 import networkx as nx
 import numpy as np
 
-from lgn_compile.errors import LgnError
 from lgn_compile.gates import IDENTITY, INVERTER, MAX_ARITY, full_mask
 from lgn_compile.model_file import Model
+
+
+class IRInvariantError(AssertionError):
+    """The IR broke its schema: a bug in lgn-compile (see `validate`), never a user error."""
+
 
 INPUT, CONST, GATE, OUTPUT = "input", "const", "gate", "output"
 
@@ -268,7 +272,9 @@ def table_words(tables: np.ndarray) -> np.ndarray:
 
 
 def validate(g: nx.DiGraph) -> None:
-    """Raise LgnError if the graph breaks the schema (a bug in a pass, or a bad import)."""
+    """Raise IRInvariantError if the graph breaks the schema: every IR is built from a
+    validated model file, so a broken one is a bug in a pass or a backend, not bad input
+    (it gets a traceback, not a one-line user error)."""
     with bulk_work():
         _validate_nodes(g)
 
@@ -276,30 +282,30 @@ def validate(g: nx.DiGraph) -> None:
 def _validate_nodes(g: nx.DiGraph) -> None:
     ids = list(g.nodes)
     if ids != sorted(ids):
-        raise LgnError("IR nodes are not stored in ascending id (topological) order")
+        raise IRInvariantError("IR nodes are not stored in ascending id (topological) order")
     nodes, pred = node_attrs(g), g.pred
     for node, attrs in nodes.items():
         k = attrs.get("kind")
         ops = attrs.get("operands", ())
         if k not in (INPUT, CONST, GATE, OUTPUT):
-            raise LgnError(f"IR node {node} has unknown kind {k!r}")
+            raise IRInvariantError(f"IR node {node} has unknown kind {k!r}")
         for op in ops:
             if op not in nodes or nodes[op]["kind"] == OUTPUT:
-                raise LgnError(f"IR node {node} reads missing or output node {op}")
+                raise IRInvariantError(f"IR node {node} reads missing or output node {op}")
             if op >= node:
-                raise LgnError(f"IR node {node} reads node {op}, which is not earlier "
+                raise IRInvariantError(f"IR node {node} reads node {op}, which is not earlier "
                                "(a cycle, or ids out of topological order)")
         if set(pred[node]) != set(ops):
-            raise LgnError(f"IR node {node}: edges disagree with its operands")
+            raise IRInvariantError(f"IR node {node}: edges disagree with its operands")
         if k == GATE:
             if not 1 <= len(ops) <= MAX_ARITY:
-                raise LgnError(f"IR gate {node} has arity {len(ops)} (1..{MAX_ARITY} allowed)")
+                raise IRInvariantError(f"IR gate {node} has arity {len(ops)} (1..{MAX_ARITY} allowed)")
             if not 0 <= attrs["table"] <= full_mask(len(ops)):
-                raise LgnError(f"IR gate {node}: table {attrs['table']:#x} too wide for "
+                raise IRInvariantError(f"IR gate {node}: table {attrs['table']:#x} too wide for "
                                f"arity {len(ops)}")
         if k == OUTPUT and len(ops) != 1:
-            raise LgnError(f"IR output {node} must have exactly one driver")
+            raise IRInvariantError(f"IR output {node} must have exactly one driver")
     indices = sorted(g.nodes[n]["index"] for n in outputs(g))
     expected = g.graph["num_classes"] * g.graph["group_size"]
     if indices != list(range(expected)):
-        raise LgnError(f"IR outputs must be indexed 0..{expected - 1}")
+        raise IRInvariantError(f"IR outputs must be indexed 0..{expected - 1}")
