@@ -1,6 +1,6 @@
 """Gate encoding: truth tables, difflogic op ids, and Boolean expressions of tables.
 
-One convention everywhere (DESIGN.md): a gate over operands (x0, ..., x(k-1)) is an int
+One convention everywhere (docs/DESIGN.md): a gate over operands (x0, ..., x(k-1)) is an int
 `table` whose bit j is the output for the assignment j = x0*1 + x1*2 + ... (x0 is the
 least significant bit, as yosys `$lut` and ABC). This module is the only place that
 converts between encodings and the only place that turns a table into an expression.

@@ -3,7 +3,7 @@
 Node ids are ints. Node attributes:
   kind="input":  index (bit of the input vector x)
   kind="const":  value (0 or 1)
-  kind="gate":   table (int truth table, DESIGN.md encoding), operands (ordered tuple of
+  kind="gate":   table (int truth table, docs/DESIGN.md encoding), operands (ordered tuple of
                  node ids; edge order is not operand order), layer (for reporting)
   kind="output": index (position in the last layer), group (class), operands (1-tuple: driver)
 Graph attributes: name, num_inputs, num_classes, group_size, tau, encoder (Encoder|None).

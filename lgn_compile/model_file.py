@@ -17,7 +17,7 @@ A model file is `torch.save` of plain types and tensors only, so it loads with
 
 `discrete` is the discretized network, so the compiler never needs to know how a
 parametrization is trained: layer i's gate g computes `tables[i][g]` (bit j of the truth
-table is entry j, DESIGN.md encoding) over the previous layer's outputs
+table is entry j, docs/DESIGN.md encoding) over the previous layer's outputs
 `operands[i][g]` (layer 0 reads the encoded input bits). The encoder's bit for feature f
 and threshold t is input `f * num_thresholds + t`, set when the raw feature > threshold.
 """
