@@ -128,18 +128,8 @@ def net_from_config(config: dict, state_dict: dict) -> LogicNet:
     """The trainable net a model file (or checkpoint) was exported from, e.g. to resume
     training: a conv net from `config["arch"]`, else a dense net from `config["layers"]`
     (as written by `LogicLayer.config`); then `state_dict` loaded (parameters and wiring)."""
-    try:
-        if "arch" in config:
-            net = ConvLogicNet.from_config(config)
-        else:
-            layers = [block_from_config(cfg, seed=i) for i, cfg in enumerate(config["layers"])]
-            net = LogicNet.from_layers(config["num_inputs"], layers, config["num_classes"],
-                                       float(config.get("tau", 1.0)))
-    except (KeyError, TypeError, ValueError) as exc:  # a config lgn-train did not write
-        reason = (str(exc).splitlines() or [""])[0][:200]
-        raise LgnError(f"the config does not describe a trainable net "
-                       f"({type(exc).__name__}: {reason})") from None
     weights = {k: v for k, v in state_dict.items() if not str(k).startswith("encoder.")}
+    net = _net_from_config(config)
     expected = net.state_dict()
     missing = sorted(expected.keys() - weights.keys())
     unexpected = sorted(map(str, weights.keys() - expected.keys()))
@@ -150,6 +140,19 @@ def net_from_config(config: dict, state_dict: dict) -> LogicNet:
                        f"unexpected {unexpected[:3]}, wrong shape {misshapen[:3]})")
     net.load_state_dict(weights)
     return net
+
+
+def _net_from_config(config: dict) -> LogicNet:
+    try:
+        if "arch" in config:
+            return ConvLogicNet.from_config(config)
+        layers = [block_from_config(cfg, seed=i) for i, cfg in enumerate(config["layers"])]
+        return LogicNet.from_layers(config["num_inputs"], layers, config["num_classes"],
+                                    float(config.get("tau", 1.0)))
+    except (KeyError, TypeError, ValueError) as exc:  # a config lgn-train did not write
+        reason = (str(exc).splitlines() or [""])[0][:200]
+        raise LgnError(f"the config does not describe a trainable net "
+                       f"({type(exc).__name__}: {reason})") from None
 
 
 def encoder_from_file(model: Model) -> ThermometerEncoder | None:
