@@ -12,7 +12,13 @@ once per storage) plus parameters, gradients and Adam state; on CUDA the peak of
 - softmax16-difflogic: the same relaxation computed the way difflogic's Python path does
   it, all 16 real-valued ops per sample weighted by the softmax (the Light DLGN paper's
   baseline);
-- iwp (k=2, and k=4 at the same widths), with soft or Gumbel (straight-through) sampling.
+- iwp (k=2, and k=4 at the same widths), with soft or Gumbel (straight-through) sampling;
+- learnable wiring (`--connections learnable`) at the same gate count: each operand picks
+  among 16 (or 64) candidates, straight-through (hard, the default) or the softmax mixture
+  (soft); the column "vs fixed" is its step time over the same gates with fixed wiring.
+
+Variants are measured in interleaved rounds (every variant once per round, best step over
+all rounds), so a machine whose speed wanders affects all of them alike.
 
     python benchmarks/train_step.py                 # CPU (and CUDA when available)
     python benchmarks/train_step.py --layers 8000,8000,8000,8000,8000,8000 --batch-size 256
@@ -31,16 +37,25 @@ from pathlib import Path
 import torch
 
 from lgn_train import LogicLayer, LogicNet
+from lgn_train.layers import param_groups
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_step.json"
-# (name, parametrization, arity, sampling, difflogic-style 16-op forward)
+# (name, parametrization, arity, sampling, difflogic-style 16-op forward[, wiring options])
+LEARNABLE_16 = {"connections": "learnable", "candidates": 16, "candidate_group": 32}
 VARIANTS = [("softmax16", "softmax16", 2, "soft", False),
             ("softmax16-difflogic", "softmax16", 2, "soft", True),
             ("softmax16+gumbel", "softmax16", 2, "gumbel", False),
             ("iwp", "iwp", 2, "soft", False),
             ("iwp+gumbel", "iwp", 2, "gumbel", False),
             ("iwp k=4", "iwp", 4, "soft", False),
-            ("iwp k=4+gumbel", "iwp", 4, "gumbel", False)]
+            ("iwp k=4+gumbel", "iwp", 4, "gumbel", False),
+            ("softmax16 learn16", "softmax16", 2, "soft", False, LEARNABLE_16),
+            ("iwp learn16", "iwp", 2, "soft", False, LEARNABLE_16),
+            ("iwp learn16 soft", "iwp", 2, "soft", False,
+             {**LEARNABLE_16, "connection_relax": "soft"}),
+            ("iwp learn64", "iwp", 2, "soft", False,
+             {"connections": "learnable", "candidates": 64, "candidate_group": 64}),
+            ("iwp k=4 learn16", "iwp", 4, "soft", False, LEARNABLE_16)]
 
 # difflogic's 16 real-valued ops (op id order), as its bin_op evaluates them one by one
 DIFFLOGIC_OPS = [
@@ -66,10 +81,11 @@ class DifflogicLayer(LogicLayer):
 
 
 def build(variant, num_inputs: int, sizes: list[int], num_classes: int) -> LogicNet:
-    name, parametrization, arity, sampling, difflogic = variant
+    name, parametrization, arity, sampling, difflogic, *wiring = variant
     cls = DifflogicLayer if difflogic else LogicLayer
     dims = [num_inputs] + sizes
-    layers = [cls(dims[i], dims[i + 1], parametrization, arity=arity, sampling=sampling, seed=i)
+    layers = [cls(dims[i], dims[i + 1], parametrization, arity=arity, sampling=sampling, seed=i,
+                  **(wiring[0] if wiring else {}))
               for i in range(len(sizes))]
     return LogicNet.from_layers(num_inputs, layers, num_classes, tau=10.0)
 
@@ -93,7 +109,7 @@ def measure(variant, device, args) -> dict:
     torch.manual_seed(0)
     sizes = [int(s) for s in args.layers.split(",")]
     net = build(variant, args.inputs, sizes, 10).to(device).train()
-    optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
+    optimizer = torch.optim.Adam(param_groups(net, 0.01))
     x = torch.randint(0, 2, (args.batch_size, args.inputs), device=device).float()
     y = torch.randint(0, 10, (args.batch_size,), device=device)
 
@@ -134,13 +150,25 @@ def measure(variant, device, args) -> dict:
     return row
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--layers", default="8000,8000,8000,8000",
                    help="gates per layer (default: 8000,8000,8000,8000)")
     p.add_argument("--inputs", type=int, default=784, help="input bits (default: 784)")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--reps", type=int, default=10, help="timed steps per variant")
+    p.add_argument("--reps", type=int, default=5, help="timed steps per variant and round")
+    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default: 2)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
     p.add_argument("--output", type=Path, default=RESULTS)
@@ -150,21 +178,31 @@ def main(argv=None) -> int:
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     rows = []
     header = (f"{'variant':22} {'device':6} {'fwd ms':>9} {'bwd ms':>9} {'step ms':>9} "
-              f"{'memory MiB':>11} {'bwd vs sm16':>11} {'mem vs sm16':>11}")
+              f"{'memory MiB':>11} {'bwd vs sm16':>11} {'mem vs sm16':>11} {'vs fixed':>9}")
     print(f"layers {args.layers}, {args.inputs} inputs, batch {args.batch_size}, "
           f"best of {args.reps} steps, {torch.get_num_threads()} CPU threads")
     print(header)
     for device in devices:
-        base = None
+        base, best = None, {}
+        for _ in range(args.rounds):  # keep each variant's best round
+            for variant in VARIANTS:
+                row = measure(variant, device, args)
+                if variant[0] not in best or row["step_ms"] < best[variant[0]]["step_ms"]:
+                    best[variant[0]] = row
         for variant in VARIANTS:
-            row = measure(variant, device, args)
+            row = best[variant[0]]
             base = base or row
+            if len(variant) > 5:  # learnable wiring: vs the same gates with fixed wiring
+                fixed = next(best[v[0]] for v in VARIANTS if v[1:5] == variant[1:5])
+                row["step_vs_fixed"] = row["step_ms"] / fixed["step_ms"]
+                row["memory_vs_fixed"] = row["memory_mib"] / fixed["memory_mib"]
             row["backward_vs_softmax16"] = base["backward_ms"] / row["backward_ms"]
             row["memory_vs_softmax16"] = row["memory_mib"] / base["memory_mib"]
             rows.append(row)
             print(f"{row['variant']:22} {row['device']:6} {row['forward_ms']:9.2f} "
                   f"{row['backward_ms']:9.2f} {row['step_ms']:9.2f} {row['memory_mib']:11.1f} "
-                  f"{row['backward_vs_softmax16']:10.2f}x {row['memory_vs_softmax16']:10.2f}x",
+                  f"{row['backward_vs_softmax16']:10.2f}x {row['memory_vs_softmax16']:10.2f}x"
+                  + (f" {row['step_vs_fixed']:8.2f}x" if "step_vs_fixed" in row else ""),
                   flush=True)
         difflogic = next(r for r in rows if r["device"] == device.type
                          and r["variant"] == "softmax16-difflogic")
@@ -176,7 +214,8 @@ def main(argv=None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({
         "benchmark": "train_step", "layers": args.layers, "inputs": args.inputs,
-        "batch_size": args.batch_size, "reps": args.reps, "threads": torch.get_num_threads(),
+        "batch_size": args.batch_size, "reps": args.reps, "rounds": args.rounds,
+        "threads": torch.get_num_threads(), "cpu": cpu_model(),
         "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
         "rows": rows}, indent=1) + "\n")
     print(f"wrote {args.output}")
