@@ -34,6 +34,7 @@ from lgn_compile.verify import c_library
 from lgn_train.cli import main as train_main
 from lgn_train.data import load_dataset
 from lgn_train.export import encoder_from_file, net_from_config
+from train_step import cpu_model  # benchmarks/ is the script's directory
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "accuracy_frontier.json"
@@ -61,16 +62,6 @@ for bits, tau in ((10, 3), (50, 7), (100, 10), (600, 25)):
     RECIPES[f"head{bits}"] = (4_000 + 10 * bits, [
         "--layers", f"4000,{10 * bits}", "--thresholds", "2", "--tau", str(tau),
         "--epochs", "2"])
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_recipe(name: str, data_dir: str, extra: list[str], test_images) -> dict:
