@@ -65,3 +65,20 @@ def test_word_width_on_arm64(simd, word_bits, tmp_path):
                              "random_net.h", "-x", "c", "/dev/null"], capture_output=True,
                             text=True, check=True).stdout
     assert f"#define RANDOM_NET_WORD_BITS {word_bits}\n" in macros
+
+
+def test_fuzz_arm64_check_bites(tmp_path):
+    """fuzz's ARM64 check (`make fuzz` runs it as C mode "arm64") reports a net whose
+    output gates were complemented, on every entry point, and passes the intact ones."""
+    from lgn_compile.verify import fuzz
+
+    cases = [fuzz.make_case(seed) for seed in range(300, 304)]
+    broken = next(case for case in cases
+                  if any(ir.kind(case.optimized, ir.operands(case.optimized, out)[0]) == ir.GATE
+                         for out in ir.outputs(case.optimized)))
+    broken.optimized = fuzz.complement_output_gates(broken.optimized)
+    found = fuzz.check_c(cases, fuzz.ARM64, tmp_path)
+    assert {m.seed for m in found} == {broken.seed}
+    assert {m.path for m in found} == {f"C arm64 {path}" for path in
+                                       ("scores", "scores packed", "scores mt", "classify",
+                                        "classify packed")}

@@ -48,6 +48,8 @@ from lgn_compile.verify import python_module_scores, torch_discrete_scores
 from lgn_compile.verify.c_build import (
     CLibrary,
     build_shared_library,
+    cross_scores,
+    cross_toolchain,
     pack_inputs,
     simd_supported,
 )
@@ -163,6 +165,8 @@ def check_in_process(case: Case, scratch: Path) -> list[Mismatch]:
 def check_c(cases: list[Case], simd: str, build_dir: Path) -> list[Mismatch]:
     """One shared library for the whole batch; batch API (bytes and packed bits), one-sample
     API, C encoder."""
+    if simd == ARM64:
+        return check_arm64(cases, build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     sources = []
     for case in cases:
@@ -262,8 +266,34 @@ def check_verilog(cases: list[Case], simulator: str, build_dir: Path) -> list[Mi
 
 
 def c_modes() -> list[str]:
-    """The C --simd modes this machine can run."""
-    return [mode for mode in SIMD_MODES if simd_supported(mode)]
+    """The C --simd modes this machine can run (and "arm64" where it cross-builds)."""
+    return [mode for mode in SIMD_MODES if simd_supported(mode)] + \
+        ([ARM64] if cross_toolchain() is None else [])
+
+
+# --- ARM64 (issue 18): one more C "mode" where aarch64-linux-gnu-gcc and qemu-aarch64 are
+# installed: the batch's nets in one static ARM64 program (u64 or NEON v128 words by seed)
+# under qemu-aarch64, every entry point (batch on bytes, packed, threaded; one-sample on
+# bytes and packed) against the reference.
+ARM64 = "arm64"
+
+
+def check_arm64(cases: list[Case], build_dir: Path) -> list[Mismatch]:
+    build_dir.mkdir(parents=True, exist_ok=True)
+    files, nets = [], []
+    for case in cases:
+        for file, text in emit_c(case.optimized, simd=("v128", "u64")[case.seed % 2]).items():
+            (build_dir / file).write_text(text)
+        files.append(build_dir / f"{case.name}.c")
+        nets.append((case.name, case.model.num_inputs, case.model.num_classes))
+    try:
+        found = cross_scores(files, nets, [case.bits for case in cases])
+    except LgnError as exc:
+        return [Mismatch(case.seed, "C arm64 build", str(exc)) for case in cases]
+    mismatches = [compare(case, f"C arm64 {path}", scores, paths.get(f"{path} class"))
+                  for case, paths in zip(cases, found) for path, scores in paths.items()
+                  if not path.endswith(" class")]
+    return [m for m in mismatches if m]
 
 
 def run_fuzz(num_cases: int, first_seed: int = 0, batch_size: int = 100,
