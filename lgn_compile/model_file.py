@@ -318,7 +318,7 @@ def check_tensors(obj, where: str = "entry") -> None:
                                "bool or real floating point")
             _check_dense(value, where)
         elif isinstance(value, dict):
-            stack += [(child, f"{where}[{key!r}]"[:200]) for key, child in value.items()]
+            stack += [(child, f"{where}[{short(key)}]"[:200]) for key, child in value.items()]
         elif isinstance(value, (list, tuple, set, frozenset)):
             stack += [(child, f"{where}[{i}]"[:200]) for i, child in enumerate(value)]
 
@@ -342,7 +342,7 @@ def _validate(raw) -> Model:
         raise LgnError(f"not an lgn model file (expected a dict with format '{FORMAT}')")
     version = raw.get("version")
     if type(version) is not int or version != VERSION:
-        raise LgnError(f"unsupported model format version {version!r} (this lgn-compile reads "
+        raise LgnError(f"unsupported model format version {short(version)} (this lgn-compile reads "
                        f"version {VERSION}; upgrade lgn-compile for newer files)")
     check_tensors(raw)
     config = _require(raw, "config", dict)
@@ -352,13 +352,13 @@ def _validate(raw) -> Model:
         raise LgnError("'state_dict' must be a dict")
     name = _require(config, "name", str)
     if not (name.isascii() and name.isidentifier()):
-        raise LgnError(f"config.name {name!r} must be an ASCII identifier (letters, digits, _)")
+        raise LgnError(f"config.name {short(name)} must be an ASCII identifier (letters, digits, _)")
     _check_finite(state_dict)
     num_inputs = _require_int(config, "num_inputs", 1, MAX_INPUTS)
     num_classes = _require_int(config, "num_classes", 1, 1 << 16)
     tau = config.get("tau", 1.0)
     if not isinstance(tau, (int, float)) or not np.isfinite(tau) or tau <= 0:
-        raise LgnError(f"config.tau must be a positive number, got {tau!r}")
+        raise LgnError(f"config.tau must be a positive number, got {short(tau)}")
     layer_configs = _require(config, "layers", list)
     if not layer_configs:
         raise LgnError("config.layers is empty: a model needs at least one layer")
@@ -423,7 +423,7 @@ def _load_encoder(config: dict, state_dict: dict, num_inputs: int) -> Encoder | 
     if enc is None:
         return None
     if not isinstance(enc, dict) or enc.get("type") != "thermometer":
-        raise LgnError(f"unknown encoder {enc!r} (supported: thermometer)")
+        raise LgnError(f"unknown encoder {short(enc)} (supported: thermometer)")
     thresholds = state_dict.get("encoder.thresholds")
     if not isinstance(thresholds, torch.Tensor) or thresholds.dim() != 2:
         raise LgnError("thermometer encoder needs state_dict['encoder.thresholds'] "
@@ -461,7 +461,13 @@ def _check_finite(state_dict: dict) -> None:
     for key, value in state_dict.items():
         if isinstance(value, torch.Tensor) and value.is_floating_point() \
                 and not bool(torch.isfinite(value).all()):
-            raise LgnError(f"state_dict[{key!r}] contains NaN or infinity (training diverged?)")
+            raise LgnError(f"state_dict[{short(key)}] contains NaN or infinity (training diverged?)")
+
+
+def short(value) -> str:
+    """A value for an error line: one line, at most 60 characters (a tensor prints many)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _require(mapping: dict, key: str, kind: type):
@@ -474,7 +480,7 @@ def _require(mapping: dict, key: str, kind: type):
 def _require_int(mapping: dict, key: str, low: int, high: int) -> int:
     value = mapping.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise LgnError(f"'{key}' must be an int in [{low}, {high}], got {value!r}")
+        raise LgnError(f"'{key}' must be an int in [{low}, {high}], got {short(value)}")
     return value
 
 

@@ -514,3 +514,40 @@ def test_train_accuracy_on_a_subset_is_reported_as_such():
                     log=lambda line: None, train_eval_limit=100, device="cpu")
     assert metrics["train_eval_samples"] == 100
     assert [point[0] for point in metrics["loss_trace"]] == [1, 2, 3, 4]
+
+
+# --- importers: any field of a state dict replaced by garbage -----------------------------
+
+IMPORT_GARBAGE = st.sampled_from([
+    None, True, 3, -1, 2**70, 1.5, float("nan"), "x", [], [1, 2], {}, (1,), torch.tensor(1.0),
+    torch.tensor(3), torch.zeros(0), torch.zeros(2, 3), torch.zeros(3, 16),
+    torch.ones(2, 3, dtype=torch.int64), torch.zeros(2, 3, 4), torch.ones(3, 64),
+    torch.full((2, 3), -5, dtype=torch.int64), torch.ones(3, 16, dtype=torch.bool),
+    torch.ones(2, 2, 3, dtype=torch.int64), torch.ones(2, dtype=torch.complex64)])
+
+
+def _state_dicts():
+    difflogic = {"0.weights": torch.randn(3, 16), "0.indices": torch.zeros(2, 3, dtype=torch.int64),
+                 "1.weights": torch.randn(2, 16), "1.indices": torch.zeros(2, 2, dtype=torch.int64)}
+    torchlogix = {"0.weight": torch.randn(3, 16),
+                  "0.connections.indices": torch.zeros(2, 3, dtype=torch.int64),
+                  "1.weight": torch.randn(2, 4),
+                  "1.connections.indices": torch.zeros(2, 2, dtype=torch.int64)}
+    return {"difflogic": (difflogic, from_difflogic, {}),
+            "torchlogix": (torchlogix, from_torchlogix, {"parametrization": "light"})}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["difflogic", "torchlogix"]), st.data())
+def test_any_state_dict_entry_or_option_replaced_by_garbage_is_one_lgn_error(source, data):
+    state, convert, options = _state_dicts()[source]
+    key = data.draw(st.sampled_from(list(state) + ["extra.weights", "extra.weight"]))
+    state[key] = data.draw(IMPORT_GARBAGE)
+    options = {"num_classes": 2, **options}
+    option = data.draw(st.sampled_from(sorted({"num_classes", "tau", "num_inputs", *options})))
+    if data.draw(st.booleans()):
+        options[option] = data.draw(IMPORT_GARBAGE)
+    try:
+        convert(state, **options)
+    except LgnError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 600, str(exc)

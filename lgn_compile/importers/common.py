@@ -2,12 +2,13 @@
 walking a network's modules in order, and writing the result as our model-file dict.
 
 A foreign network becomes a list of `ImportedLayer`s (wiring plus truth tables in our
-encoding, DESIGN.md) and a class head (`num_classes`, `tau`); `model_dict_from_layers`
+encoding, docs/DESIGN.md) and a class head (`num_classes`, `tau`); `model_dict_from_layers`
 turns that into a validated model-file dict, so the compiler never sees the foreign code.
 """
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import numpy as np
 
 from lgn_compile.errors import LgnError
 from lgn_compile.gates import difflogic_op_to_table
-from lgn_compile.model_file import check_tensors, model_from_dict, read_torch_file
+from lgn_compile.model_file import check_tensors, model_from_dict, read_torch_file, short
 from lgn_compile.random_net import model_dict
 
 # Modules that only reshape or pass data through; an importer steps over them.
@@ -177,8 +178,9 @@ def merge_head(found, num_classes, tau, source: str) -> tuple:
         return num_classes, tau
     if (num_classes is not None and num_classes != found[0]) or \
             (tau is not None and tau != found[1]):
-        raise LgnError(f"{source}: the model's GroupSum(k={found[0]}, tau={found[1]}) "
-                       f"disagrees with the given classes={num_classes}, tau={tau}")
+        raise LgnError(f"{source}: the model's GroupSum(k={short(found[0])}, "
+                       f"tau={short(found[1])}) disagrees with the given "
+                       f"classes={short(num_classes)}, tau={short(tau)}")
     return found
 
 
@@ -189,14 +191,14 @@ def class_head(num_classes, tau, last_width: int, source: str) -> tuple[int, flo
                        "(num_classes=..., or --classes on the command line)")
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
             or num_classes < 1:
-        raise LgnError(f"{source}: number of classes must be a positive int, got {num_classes!r}")
+        raise LgnError(f"{source}: number of classes must be a positive int, got "
+                       f"{short(num_classes)}")
     if last_width % int(num_classes):
         raise LgnError(f"{source}: the last logic layer has {last_width} outputs, not "
                        f"divisible into {num_classes} class groups (GroupSum k)")
     tau = 1.0 if tau is None else tau
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not tau > 0 \
-            or not np.isfinite(tau):
-        raise LgnError(f"{source}: GroupSum tau must be a positive number, got {tau!r}")
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0 < tau < math.inf:
+        raise LgnError(f"{source}: GroupSum tau must be a positive number, got {short(tau)}")
     return int(num_classes), float(tau)
 
 

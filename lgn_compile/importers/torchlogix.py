@@ -22,14 +22,15 @@ import numpy as np
 
 from lgn_compile.errors import LgnError
 from lgn_compile.gates import MAX_ARITY
+from lgn_compile.model_file import short
 from lgn_compile.importers.common import (
     PASS_THROUGH,
     ImportedLayer,
     as_array,
     check_network,
+    finite_matrix,
     from_own_network,
     is_own_network,
-    finite_matrix,
     merge_head,
     model_dict_from_layers,
     module_name,
@@ -132,13 +133,16 @@ def _parametrization_list(parametrization, num_layers: int) -> list:
     """One name for every layer, or a list (or comma-separated string) of one per layer."""
     if parametrization is None:
         return [None] * num_layers
-    names = parametrization.split(",") if isinstance(parametrization, str) \
-        else list(parametrization)
+    if not isinstance(parametrization, (str, list, tuple)):
+        names = [parametrization]
+    else:
+        names = parametrization.split(",") if isinstance(parametrization, str) \
+            else list(parametrization)
     if len(names) == 1:
         names = names * num_layers
     unknown = [name for name in names if name not in PARAMETRIZATIONS]
     if unknown or len(names) != num_layers:
-        raise LgnError(f"torchlogix parametrization {parametrization!r}: give one of "
+        raise LgnError(f"torchlogix parametrization {short(parametrization)}: give one of "
                        f"{', '.join(PARAMETRIZATIONS)}, or a comma-separated list of one "
                        f"per logic layer ({num_layers})")
     return names
@@ -147,7 +151,8 @@ def _parametrization_list(parametrization, num_layers: int) -> list:
 def _state_dict_parametrization(given, weight, wiring, where: str) -> str:
     """raw when the shapes say so (16 logits on 2 inputs: light and warp have 2**rank
     columns), else the given light or warp."""
-    if getattr(weight, "shape", (0, 0))[-1] == 16 and getattr(wiring, "shape", (0,))[0] == 2:
+    shape, wiring_shape = tuple(np.shape(weight)), tuple(np.shape(wiring))
+    if shape[-1:] == (16,) and wiring_shape[:1] == (2,):
         return "raw"
     if given in ("light", "warp"):
         return given
