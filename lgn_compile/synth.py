@@ -84,7 +84,14 @@ def _run_flow(yosys: str, work: Path, top: str, flow: str, timeout: float) -> di
               "depth": int(depth[1]) if depth else None}
     if lut_pattern:
         result["luts"] = sum(n for cell, n in cells.items() if re.fullmatch(lut_pattern, cell))
+    for key, pattern in _CELL_KINDS.items():  # flip-flops and carry cells, for the report
+        result[key] = sum(n for cell, n in cells.items() if re.fullmatch(pattern, cell))
     return result
+
+
+# Cell families counted in every flow's figures (yosys generic, Xilinx, iCE40 names).
+_CELL_KINDS = {"flip_flops": r"\$_\w*DFF\w*_|FD\w*|SRL\w*|SB_DFF\w*",
+               "carry_cells": r"CARRY\d|SB_CARRY|\$_?ALU_?|\$alu"}
 
 
 PNR_DEVICE = ("--85k", "--package", "CABGA381")
