@@ -36,26 +36,26 @@ def kind_id(case):
 
 
 def reference_wiring(layer: LogicLayer) -> torch.Tensor:
-    """[arity, out]: operand i of gate g reads candidate argmax_c logits[i, b, c, j] of its
+    """[arity, out]: operand i of gate g reads candidate argmax_c logits[i, b, j, c] of its
     block b = g // group (slot j = g % group), written as plain loops."""
-    arity, blocks, size, group = layer.connection_logits.shape
+    arity, blocks, group, size = layer.connection_logits.shape
     wiring = torch.empty(arity, layer.out_dim, dtype=torch.int64)
     for i in range(arity):
         for g in range(layer.out_dim):
             b, j = divmod(g, group)
-            wiring[i, g] = layer.candidate_index[i, b, layer.connection_logits[i, b, :, j].argmax()]
+            wiring[i, g] = layer.candidate_index[i, b, layer.connection_logits[i, b, j].argmax()]
     return wiring
 
 
 def reference_mixture(layer: LogicLayer, x: torch.Tensor) -> list[torch.Tensor]:
     """Each operand as the softmax-weighted sum of its candidates, gathered per gate."""
-    arity, blocks, size, group = layer.connection_logits.shape
-    probs = torch.softmax(layer.connection_logits, dim=2)
+    arity, blocks, group, size = layer.connection_logits.shape
+    probs = torch.softmax(layer.connection_logits, dim=-1)
     gate = torch.arange(layer.out_dim)
     operands = []
     for i in range(arity):
         cand = layer.candidate_index[i, gate // group]  # [out, size]
-        weight = probs[i, gate // group, :, gate % group]  # [out, size]
+        weight = probs[i, gate // group, gate % group]  # [out, size]
         operands.append((x[:, cand] * weight).sum(-1))
     return operands
 
@@ -134,7 +134,7 @@ def test_learnable_conv_leaves_stay_in_the_window_and_compile_to_the_discrete_fo
     conv = net.layers[0]
     level = conv.levels[0]
     window = per_tree * geometry[0] ** 2
-    assert level.learnable and level.connection_logits.shape[2] == min(window, level.in_dim)
+    assert level.learnable and level.connection_logits.shape[3] == min(window, level.in_dim)
     start = level.wiring().clone()
     trained(net, net.num_inputs, steps=10)
     model = saved(tmp_path, net)
@@ -280,7 +280,7 @@ def test_relaxed_conv_leaves_are_the_window_mixture_or_the_straight_through_pick
         with torch.no_grad():
             level.connection_logits.normal_(0, 2)
         fields = F.unfold(x, kernel, padding=padding, stride=stride)  # [N, field, positions]
-        probs = torch.softmax(level.connection_logits, 2)[..., 0]  # [arity, gates, size]
+        probs = torch.softmax(level.connection_logits, -1)[:, :, 0]  # [arity, gates, size]
         for i, got in enumerate(conv._mixed_leaf_operands(x, False)):  # [N, positions, gates]
             cand = level.candidate_index[i]  # [gates, size]
             if relax == "soft":

@@ -218,11 +218,11 @@ class LogicConv2d(GateBlock):
         """Learnable leaves, relaxed: level 0's operands as `_leaf_operands` gives them, each
         the mixture of its window by the connection weights, as one conv2d."""
         level = self.levels[0]
-        probs = level.connection_weights(sample)  # [arity, blocks, size, group]
-        arity, blocks, size, group = probs.shape
-        index = level.candidate_index.unsqueeze(-1).expand(-1, -1, -1, group)
-        weight = probs.new_zeros(arity, blocks, level.in_dim, group).scatter_add(2, index, probs)
-        weight = weight.transpose(2, 3).reshape(arity, blocks * group, -1)[:, :level.out_dim]
+        probs = level.connection_weights(sample)  # [arity, blocks, group, size]
+        arity, blocks, group, size = probs.shape
+        index = level.candidate_index.unsqueeze(2).expand(-1, -1, group, -1)
+        weight = probs.new_zeros(arity, blocks, group, level.in_dim).scatter_add(3, index, probs)
+        weight = weight.reshape(arity, blocks * group, -1)[:, :level.out_dim]
         k = self.kernel_size
         out = F.conv2d(x, weight.reshape(-1, self.in_channels, k, k), stride=self.stride,
                        padding=self.padding)  # [N, arity * gates, H', W']

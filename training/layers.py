@@ -10,7 +10,7 @@ step), shared by the whole batch.
 
 In eval mode (`module.eval()`) a layer computes its discretized gate exactly: the gate's
 truth table looked up at the 0/1 inputs, never a sample. `discretize()` returns that
-network in the model-file encoding (DESIGN.md): operands [out, arity], truth tables
+network in the model-file encoding (docs/DESIGN.md): operands [out, arity], truth tables
 [out, 2**arity] whose entry j is the output for the assignment j = x0 + 2*x1 + ...
 """
 
@@ -180,7 +180,8 @@ class LogicLayer(GateBlock):
     sampling a hard Gumbel pick (straight-through). In eval mode and in the export it is
     the argmax candidate (`wiring()`), so the model file keeps fixed operands. Gates come in blocks of
     `candidate_group` that share each operand's set of `candidates` inputs (buffer
-    `candidate_index` [arity, blocks, candidates]), so the mixture of a block is one small
+    `candidate_index` [arity, blocks, candidates]; logits [arity, blocks, group, candidates]),
+    so the mixture of a block is one small
     matrix product instead of a [batch, gates, candidates] gather (~30x faster on a CPU).
     Every operand starts with logit `connection_strength` on one candidate (a shuffled
     cover of the inputs, like random wiring) plus N(0, 0.1^2) noise on all.
@@ -229,7 +230,7 @@ class LogicLayer(GateBlock):
             blocks = -(-out_dim // group)
             self.register_buffer("candidate_index",
                                  torch.zeros(arity, blocks, size, dtype=torch.int64))
-            self.connection_logits = nn.Parameter(torch.zeros(arity, blocks, size, group))
+            self.connection_logits = nn.Parameter(torch.zeros(arity, blocks, group, size))
         else:
             self.register_buffer("indices", torch.zeros(arity, out_dim, dtype=torch.int64))
         self.reset_parameters()
@@ -242,7 +243,7 @@ class LogicLayer(GateBlock):
         """Fresh wiring and parameters from `seed` and `init` (deterministic)."""
         with torch.no_grad():
             if self.learnable:
-                _, blocks, size, group = self.connection_logits.shape
+                _, blocks, group, size = self.connection_logits.shape
                 pick_gen = torch.Generator().manual_seed(self.seed + 3_000_003)
                 rounds = -(-group // size)  # each slot picked about equally often
                 picks = (torch.rand(self.arity, blocks, rounds * size, generator=pick_gen)
@@ -265,8 +266,8 @@ class LogicLayer(GateBlock):
             self.candidate_index.copy_(candidate_index)
             gen = torch.Generator().manual_seed(self.seed + 2_000_003)
             logits = torch.randn(self.connection_logits.shape, generator=gen) * 0.1
-            logits.scatter_add_(2, picks.unsqueeze(2).to(torch.int64),
-                                torch.full(picks.unsqueeze(2).shape, self.connection_strength))
+            logits.scatter_add_(3, picks.unsqueeze(3).to(torch.int64),
+                                torch.full(picks.unsqueeze(3).shape, self.connection_strength))
             self.connection_logits.copy_(logits)
 
     def config(self) -> dict:
@@ -293,19 +294,19 @@ class LogicLayer(GateBlock):
         fixed wiring, or each learnable operand's argmax candidate)."""
         if not self.learnable:
             return self.indices
-        picks = self.connection_logits.detach().argmax(dim=2)  # [arity, blocks, group]
+        picks = self.connection_logits.detach().argmax(dim=3)  # [arity, blocks, group]
         chosen = self.candidate_index.gather(2, picks)
         return chosen.reshape(self.arity, -1)[:, :self.out_dim]
 
     def connection_weights(self, sample: bool = False) -> torch.Tensor:
-        """float [arity, blocks, size, group]: each learnable operand's distribution over its
+        """float [arity, blocks, group, size]: each learnable operand's distribution over its
         block's candidates (softmax; sample=True: a hard Gumbel pick, straight-through)."""
         if sample:
-            return parametrizations.gumbel_one_hot(self.connection_logits, self.gumbel_tau, dim=2)
-        soft = torch.softmax(self.connection_logits, dim=2)
+            return parametrizations.gumbel_one_hot(self.connection_logits, self.gumbel_tau)
+        soft = torch.softmax(self.connection_logits, dim=-1)
         if self.connection_relax == "soft":
             return soft
-        hard = torch.zeros_like(soft).scatter_(2, soft.argmax(2, keepdim=True), 1.0)
+        hard = torch.zeros_like(soft).scatter_(-1, soft.argmax(-1, keepdim=True), 1.0)
         return parametrizations.straight_through(hard, soft)
 
     def _check_width(self, x: torch.Tensor) -> None:
@@ -321,11 +322,12 @@ class LogicLayer(GateBlock):
         """Learnable wiring, relaxed: each operand the weighted mix of its candidates, one
         batched matrix product [blocks, N, size] x [blocks, size, group] for all operands."""
         self._check_width(x)
-        arity, blocks, size, group = self.connection_logits.shape
+        arity, blocks, group, size = self.connection_logits.shape
         rows = x.reshape(-1, self.in_dim)
         mixed = torch.bmm(rows.index_select(1, self.candidate_index.reshape(-1))
                           .reshape(len(rows), arity * blocks, size).transpose(0, 1),
-                          self.connection_weights(sample).reshape(arity * blocks, size, group))
+                          self.connection_weights(sample).reshape(arity * blocks, group, size)
+                          .transpose(1, 2))
         mixed = mixed.reshape(arity, blocks, len(rows), group).transpose(1, 2)
         mixed = mixed.reshape(arity, len(rows), blocks * group)[..., :self.out_dim]
         return [m.reshape(*x.shape[:-1], self.out_dim) for m in mixed.unbind(0)]
@@ -371,7 +373,7 @@ class LogicLayer(GateBlock):
 
     def discretize(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(operands int64 [out, arity], tables uint8 [out, 2**arity]) on the CPU, in the
-        model-file encoding (DESIGN.md)."""
+        model-file encoding (docs/DESIGN.md)."""
         return (self.wiring().t().contiguous().cpu().to(torch.int64),
                 self.discrete_tables().cpu().contiguous())
 
