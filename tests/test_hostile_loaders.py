@@ -551,3 +551,13 @@ def test_any_state_dict_entry_or_option_replaced_by_garbage_is_one_lgn_error(sou
         convert(state, **options)
     except LgnError as exc:
         assert "\n" not in str(exc) and len(str(exc)) < 600, str(exc)
+
+
+def test_lgn_train_refuses_more_input_bits_than_the_compiler_reads(tmp_path, capsys,
+                                                                   monkeypatch):
+    from lgn_train import cli
+
+    monkeypatch.setattr(cli, "MAX_INPUTS", 100)  # digits: 64 features x 2 thresholds = 128
+    assert cli.main(["--thresholds", "2", "--layers", "20", "--steps", "1", "-q",
+                     "-o", str(tmp_path / "m.pt")]) == 2
+    assert "at most 100" in capsys.readouterr().err and not (tmp_path / "m.pt").exists()

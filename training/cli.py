@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lgn_compile import __version__
 from lgn_compile.errors import LgnError, OneLineParser, run_command
-from lgn_compile.model_file import MAX_GATES
+from lgn_compile.model_file import MAX_GATES, MAX_INPUTS
 
 from .data import DATASETS, ENCODER_METHODS
 from .layers import CONNECTION_RELAXES, CONNECTIONS, INITS, IWP_ACTIVATIONS, PARAMETRIZATIONS, SAMPLINGS
@@ -336,6 +336,10 @@ def _run(args) -> int:
     if sizes[-1] % data.num_classes:
         raise LgnError(f"the last layer ({sizes[-1]} gates) must divide into "
                        f"{data.num_classes} equal class groups for {data.name}")
+    if data.num_features * args.thresholds > MAX_INPUTS:  # the compiler refuses such a model
+        raise LgnError(f"{data.num_features} features x {args.thresholds} thresholds = "
+                       f"{data.num_features * args.thresholds:,} input bits; at most "
+                       f"{MAX_INPUTS:,} (fewer --thresholds)")
     encoder = ThermometerEncoder(args.thresholds, method=args.encoder).fit(data.train_features)
     train_bits, test_bits = encoder.encode(data.train_features), encoder.encode(data.test_features)
     if resumed is not None:
