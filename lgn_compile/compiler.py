@@ -106,10 +106,32 @@ def compile_model(model: Model, targets: list[str], pass_names: list[str],
         _merge(files, synth_scripts(model.name, sorted(f for f in files if f.endswith(".v")),
                                     model.num_inputs, report["verilog"]["clocked"]),
                "synthesis scripts", owner)
+    if any(t == "verilog" or t.startswith("blif") for t in targets):  # hardware targets only:
+        report["lut_map"] = lut_map_summary(optimized, progress)  # C/Python stay fast
     del files[REPORT_NAME]
     report["files"] = sorted(files)
     files[REPORT_NAME] = report_json(report)
     return files, report
+
+
+LUT_MAP_MAX_GATES = 200_000  # beyond this the report skips the mapping (seconds per 10k gates)
+
+
+def lut_map_summary(g, progress=lambda message: None) -> dict:
+    """report.json's `lut_map`: LUT count and depth of the logic (gates up to the output
+    bits; the popcount head is the Verilog backend's) for K = 4 and 6. No times: the
+    report is deterministic."""
+    from lgn_compile.techmap import lut_map
+
+    gates = ir.stats(g)["gates"]
+    if gates > LUT_MAP_MAX_GATES:
+        return {"skipped": f"{gates} gates > {LUT_MAP_MAX_GATES}"}
+    progress(f"LUT mapping (K = 4, 6) of {gates} gates")
+    summary = {"scope": "logic only: the gates up to the output bits, popcount head not included"}
+    for k in (4, 6):
+        mapping = lut_map(g, k)
+        summary[f"lut{k}"] = {"luts": mapping.num_luts, "depth": mapping.depth}
+    return summary
 
 
 def report_json(report: dict) -> str:

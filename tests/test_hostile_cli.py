@@ -285,7 +285,7 @@ def test_outputs_follow_the_umask(tmp_path, capsys, umask):
 
 def test_empty_and_unknown_targets(tmp_path, capsys):
     model = _model(tmp_path)
-    for target, fragment in (("", "empty"), (",", "empty"), ("verilgo", "unknown target")):
+    for target, fragment in (("", "no target"), (",", "no target"), ("verilgo", "unknown target")):
         code, _, err = _run(capsys, model, "-t", target, "-o", tmp_path / "out")
         _refused(code, err, fragment)
     assert not (tmp_path / "out").exists()
