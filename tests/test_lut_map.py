@@ -208,3 +208,15 @@ def test_fuzz_checks_the_lut_netlist(monkeypatch, tmp_path):
     assert not fuzz.check_in_process(case, tmp_path)
     monkeypatch.setattr(fuzz, "lut_map", lambda g, k: mutant(lut_map(g, k), case.bits))
     assert [m.path for m in fuzz.check_in_process(case, tmp_path)] == ["LUT netlist"]
+
+
+def test_outputs_of_inputs_and_constants_need_no_luts():
+    g = ir.new_ir("wires", 2, 3, 1)
+    ir.add_output(g, 1, 0, 0)
+    ir.add_output(g, ir.add_const(g, 1), 1, 1)
+    ir.add_output(g, ir.add_gate(g, AND, (0, ir.add_const(g, 0)), 0), 2, 2)  # AND(x, 0) = 0
+    mapping = lut_map(g, 4)
+    assert (mapping.num_luts, mapping.depth, mapping.drivers) == (0, 0, [1, "1", "0"])
+    bits = all_input_bits(2)
+    assert np.array_equal(evaluate.output_bits(mapping.to_ir(), bits),
+                          evaluate.output_bits(g, bits))
