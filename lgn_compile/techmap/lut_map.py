@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import networkx as nx
 import numpy as np
@@ -54,7 +54,7 @@ _UNCONSTRAINED = 2**40  # the required time of a node no LUT reads
 
 @dataclass(frozen=True)
 class Lut:
-    """One K-input LUT: `table` over `leaves` (DESIGN.md encoding, leaf 0 least significant).
+    """One K-input LUT: `table` over `leaves` (docs/DESIGN.md encoding, leaf 0 least significant).
 
     `root` is the IR node it computes; a node the mapper made while splitting a gate wider
     than K gets a fresh id at or above the IR's next_id.
@@ -127,22 +127,22 @@ def _lut_map(g: nx.DiGraph, k: int, cuts: int, area_flow_rounds: int,
     start = time.perf_counter()
     subject = Subject(g, k)
     stages.append({"stage": "subject graph", "nodes": subject.num_gates,
-                   "seconds": time.perf_counter() - start})
+                   "seconds": round(time.perf_counter() - start, 3)})
     mapper = _Mapper(subject, cuts, depth_slack)
-    rounds = [("depth", mapper.enumerate, "depth")]
-    rounds += [("area flow", mapper.enumerate, "area")] * area_flow_rounds
-    rounds += [("exact area", mapper.exact_area, None)] * exact_area_rounds
-    for name, run, mode in rounds:
+    rounds = [("depth", partial(mapper.enumerate, "depth"))]
+    rounds += [("area flow", partial(mapper.enumerate, "area"))] * area_flow_rounds
+    rounds += [("exact area", mapper.exact_area)] * exact_area_rounds
+    for name, run in rounds:
         start = time.perf_counter()
-        run(mode) if mode else run()
+        run()
         refs = mapper.refresh()
         stages.append({"stage": name, "luts": sum(1 for r in refs[subject.num_inputs:-1] if r),
-                       "depth": mapper.depth(), "seconds": time.perf_counter() - start})
+                       "depth": mapper.depth(), "seconds": round(time.perf_counter() - start, 3)})
     start = time.perf_counter()
     luts, drivers = mapper.functions()
     mapping = LutMapping(k, luts, drivers, g, stages)
     stages.append({"stage": "functions", "luts": mapping.num_luts, "depth": mapping.depth,
-                   "seconds": time.perf_counter() - start})
+                   "seconds": round(time.perf_counter() - start, 3)})
     return mapping
 
 
