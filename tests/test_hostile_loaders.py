@@ -561,3 +561,31 @@ def test_lgn_train_refuses_more_input_bits_than_the_compiler_reads(tmp_path, cap
     assert cli.main(["--thresholds", "2", "--layers", "20", "--steps", "1", "-q",
                      "-o", str(tmp_path / "m.pt")]) == 2
     assert "at most 100" in capsys.readouterr().err and not (tmp_path / "m.pt").exists()
+
+
+@pytest.fixture(scope="module")
+def conv_checkpoint(tmp_path_factory):
+    from lgn_train.cli import main
+
+    directory = tmp_path_factory.mktemp("conv")
+    assert main(["--conv", "c2k3", "--layers", "20", "--thresholds", "1", "--steps", "1",
+                 "--limit", "50", "-q", "--threads", "1", "--checkpoint",
+                 str(directory / "ck.pt"), "-o", str(directory / "m.pt")]) == 0
+    return torch.load(directory / "ck.pt", weights_only=True)
+
+
+@pytest.mark.parametrize("change", [{"out_channels": 10**6}, {"depth": 40},
+                                    {"kernel_size": 10**5}, {"in_channels": 10**9}])
+def test_a_conv_checkpoint_asking_for_blocks_its_data_does_not_hold_is_one_line(
+        tmp_path, capsys, conv_checkpoint, change):
+    from lgn_train.cli import main
+
+    raw = copy.deepcopy(conv_checkpoint)
+    raw["config"]["arch"]["blocks"][0].update(change)
+    torch.save(raw, tmp_path / "ck.pt")
+    capsys.readouterr()
+    with deadline(60):
+        assert main(["--resume", str(tmp_path / "ck.pt"), "--steps", "2", "-q",
+                     "-o", str(tmp_path / "o.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "larger than the network" in err, err

@@ -129,7 +129,7 @@ def net_from_config(config: dict, state_dict: dict) -> LogicNet:
     training: a conv net from `config["arch"]`, else a dense net from `config["layers"]`
     (as written by `LogicLayer.config`); then `state_dict` loaded (parameters and wiring)."""
     weights = {k: v for k, v in state_dict.items() if not str(k).startswith("encoder.")}
-    net = _net_from_config(config)
+    net = _net_from_config(config, state_dict)
     expected = net.state_dict()
     missing = sorted(expected.keys() - weights.keys())
     unexpected = sorted(map(str, weights.keys() - expected.keys()))
@@ -142,9 +142,10 @@ def net_from_config(config: dict, state_dict: dict) -> LogicNet:
     return net
 
 
-def _net_from_config(config: dict) -> LogicNet:
+def _net_from_config(config: dict, state_dict: dict) -> LogicNet:
     try:
         if "arch" in config:
+            _check_arch_size(config, state_dict)
             return ConvLogicNet.from_config(config)
         layers = [block_from_config(cfg, seed=i) for i, cfg in enumerate(config["layers"])]
         return LogicNet.from_layers(config["num_inputs"], layers, config["num_classes"],
@@ -153,6 +154,26 @@ def _net_from_config(config: dict) -> LogicNet:
         reason = (str(exc).splitlines() or [""])[0][:200]
         raise LgnError(f"the config does not describe a trainable net "
                        f"({type(exc).__name__}: {reason})") from None
+
+
+def _check_arch_size(config: dict, state_dict: dict) -> None:
+    """A conv net's blocks allocate by their settings, which the model file's own checks do
+    not cover: bound them by the parameters and inputs the file holds (each of a conv
+    channel's 2**depth - 1 tree gates has a stored parameter at least)."""
+    arch = config["arch"]
+    held = sum(value.numel() for value in state_dict.values() if isinstance(value, torch.Tensor))
+    channels, height, width = (int(v) for v in arch["image_shape"])
+    if channels * height * width * int(arch["num_thresholds"]) != config["num_inputs"]:
+        raise LgnError("config.arch's image and thresholds do not match config.num_inputs")
+    for block in arch["blocks"]:
+        if block.get("type") != "conv":
+            continue
+        trees = int(block["out_channels"]) * ((1 << min(int(block["depth"]), 40)) - 1)
+        window = int(block["kernel_size"]) - 2 * int(block["padding"])
+        if trees > held or window > max(height, width) or \
+                int(block["in_channels"]) > config["num_inputs"]:
+            raise LgnError(f"config.arch block {block} is larger than the network it "
+                           "unrolls to")
 
 
 def encoder_from_file(model: Model) -> ThermometerEncoder | None:
