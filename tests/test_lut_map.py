@@ -11,7 +11,7 @@ from lgn_compile.exports import EXPORTS, export_blif
 from lgn_compile.gates import AND, XOR, full_mask
 from lgn_compile.model_file import model_from_dict
 from lgn_compile.random_net import fuzz_model_dict, random_input_bits
-from lgn_compile.techmap import lut_map, lut_map_report
+from lgn_compile.techmap import lut_map
 
 from test_exports import _network, prove_equivalent
 from test_ir_passes import all_input_bits
@@ -144,16 +144,6 @@ def test_bad_k_is_a_user_error():
     for k in (2, 7):
         with pytest.raises(LgnError, match="LUT size"):
             lut_map(optimized, k)
-
-
-def test_report_has_both_sizes():
-    _, optimized = _network(2)
-    report = lut_map_report(optimized)
-    for k in (4, 6):
-        entry = report[f"lut{k}"]
-        assert entry["luts"] == lut_map(optimized, k).num_luts and entry["depth"] >= 1
-        assert entry["seconds"] >= 0 and entry["stages"][-1]["stage"] == "functions"
-    assert report["lut6"]["luts"] <= report["lut4"]["luts"]
 
 
 # ---- mutation: a flipped table bit is caught; yosys proves the netlist ----------------

@@ -146,18 +146,6 @@ def _lut_map(g: nx.DiGraph, k: int, cuts: int, area_flow_rounds: int,
     return mapping
 
 
-def lut_map_report(g: nx.DiGraph, sizes=(4, 6)) -> dict:
-    """LUT count, LUT depth and mapping time per K, for report.json's `lut_map`."""
-    report = {"scope": "logic LUTs: the gates up to the output bits (popcount head not mapped)"}
-    for k in sizes:
-        start = time.perf_counter()
-        mapping = lut_map(g, k)
-        report[f"lut{k}"] = {"luts": mapping.num_luts, "depth": mapping.depth,
-                             "seconds": round(time.perf_counter() - start, 3),
-                             "stages": mapping.stages}
-    return report
-
-
 # ---- 1. the subject graph ---------------------------------------------------------------
 
 class Subject:
