@@ -32,6 +32,7 @@ import stat
 import tempfile
 import warnings
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,44 +239,35 @@ def read_torch_file(path: str | os.PathLike, what: str = "file", trust_pickle: b
     return raw
 
 
-class open_regular_file:
+@contextmanager
+def open_regular_file(path: str | os.PathLike, what: str, limit: int):
     """`with open_regular_file(path, what, limit) as f`: the file opened for reading, or
     one LgnError when it is missing, unreadable, not a regular file (a FIFO or device
     would block or never end) or larger than `limit` bytes. Opened non-blocking and
     checked on the open descriptor, so a path swapped after a check changes nothing."""
-
-    def __init__(self, path: Path, what: str, limit: int):
-        self.path, self.what, self.limit = Path(path), what, limit
-
-    def __enter__(self):
-        path, what = self.path, self.what
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        except FileNotFoundError:
-            raise LgnError(f"{what} not found: {path}") from None
-        except IsADirectoryError:
-            raise LgnError(f"{what} path is a directory, not a file: {path}") from None
-        except OSError as exc:
-            raise LgnError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-        info = os.fstat(fd)
-        problem = None
-        if stat.S_ISDIR(info.st_mode):
-            problem = f"{what} path is a directory, not a file: {path}"
-        elif not stat.S_ISREG(info.st_mode):
-            problem = f"{what} {path} is not a regular file (a device, FIFO or socket)"
-        elif info.st_size > self.limit:
-            problem = (f"{what} {path} is {info.st_size:,} bytes; refusing files over "
-                       f"{self.limit:,} bytes")
-        if problem:
-            os.close(fd)
-            raise LgnError(problem)
-        os.set_blocking(fd, True)
-        self.handle = os.fdopen(fd, "rb")
-        return self.handle
-
-    def __exit__(self, *exc_info):
-        self.handle.close()
-        return False
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise LgnError(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise LgnError(f"{what} path is a directory, not a file: {path}") from None
+    except OSError as exc:
+        raise LgnError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    info = os.fstat(fd)
+    problem = None
+    if stat.S_ISDIR(info.st_mode):
+        problem = f"{what} path is a directory, not a file: {path}"
+    elif not stat.S_ISREG(info.st_mode):
+        problem = f"{what} {path} is not a regular file (a device, FIFO or socket)"
+    elif info.st_size > limit:
+        problem = f"{what} {path} is {info.st_size:,} bytes; refusing files over {limit:,} bytes"
+    if problem:
+        os.close(fd)
+        raise LgnError(problem)
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as handle:
+        yield handle
 
 
 def _check_archive(handle, size: int, path: Path) -> None:
