@@ -210,3 +210,17 @@ def test_outputs_of_inputs_and_constants_need_no_luts():
     bits = all_input_bits(2)
     assert np.array_equal(evaluate.output_bits(mapping.to_ir(), bits),
                           evaluate.output_bits(g, bits))
+
+
+def test_cli_writes_the_lut_netlist(tmp_path):
+    from lgn_compile.cli import main
+    from lgn_compile.model_file import save_model
+    from lgn_compile.random_net import random_model_dict
+
+    save_model(tmp_path / "m.pt", random_model_dict(3, num_inputs=6, layer_sizes=(10, 4),
+                                                      num_classes=2))
+    assert main([str(tmp_path / "m.pt"), "-t", "blif-lut4,blif-lut6", "-o",
+                 str(tmp_path / "out"), "-q"]) == 0
+    for k in (4, 6):
+        text = (tmp_path / "out" / f"random_net.lut{k}.blif").read_text()
+        assert text.count(".names") >= 4 and ".outputs y[0] y[1] y[2] y[3]" in text
