@@ -46,9 +46,8 @@ from lgn_compile.gates import (
 
 MIN_K, MAX_K = 3, 6   # a Shannon split needs a 3-input mux; tables are Python ints <= 64 bits
 CUTS = 8              # priority cuts kept per node (ABC's default)
-CHUNK = 2048          # nodes per numpy batch: bounds the [nodes, 81, 2K] candidate arrays
+CHUNK = 2048          # nodes per numpy batch: bounds the candidate arrays (~81 per node)
 MUX = 0xCA            # operands (else, then, select): select ? then : else
-_NO_KEY = np.iinfo(np.int64).max
 _UNCONSTRAINED = 2**40  # the required time of a node no LUT reads
 
 
@@ -309,7 +308,7 @@ class _Mapper:
         order = distinct[np.lexsort((key[distinct], row[distinct]))]
         rank = _rank_in_row(row[order])
         top, rank = order[rank < 2 * c], rank[rank < 2 * c]
-        # the best 2C per node, dense: [N, 2C]
+        # the best 2C per node, dense: [N, 2C] candidate indices (-1: none; masked below)
         index = np.full((len(nodes), 2 * c), -1, dtype=np.int64)
         index[row[top], rank] = top
         ok = index >= 0
@@ -319,8 +318,8 @@ class _Mapper:
         subset = (cand_sig[:, :, None] & ~cand_sig[:, None, :]) == 0   # [N, i, j]: i within j
         earlier = np.triu(np.ones((2 * c, 2 * c), dtype=bool), 1)
         ok &= ~(subset & earlier & ok[:, :, None]).any(axis=1)
-        keep = np.take_along_axis(index, np.argsort(~ok, axis=1, kind="stable")[:, :c], 1)
-        kept = np.take_along_axis(ok, np.argsort(~ok, axis=1, kind="stable")[:, :c], 1)
+        first_c = np.argsort(~ok, axis=1, kind="stable")[:, :c]  # the first C still ok
+        keep, kept = np.take_along_axis(index, first_c, 1), np.take_along_axis(ok, first_c, 1)
         self.cuts[nodes, :c] = np.where(kept[:, :, None], leaves[keep], sent)
         self.sig[nodes, :c] = np.where(kept, sig[keep], np.uint64(0))
         self.valid[nodes, :c] = kept
