@@ -419,12 +419,6 @@ def test_cli_build_writes_library(tmp_path, trained_path, trained_model):
     assert "&& (0)" in (out / f"{name}.h").read_text()  # --simd u64: no vector widths
 
 
-def test_cli_offers_every_simd_mode():
-    from lgn_compile.cli import SIMD_CHOICES
-
-    assert SIMD_CHOICES == SIMD_MODES
-
-
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64", "aarch64", "arm64"),
                     reason="128-bit words need SSE2 or NEON")
 def test_v128_builds_128_bit_words_without_arch_flags(tmp_path):
