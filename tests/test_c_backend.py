@@ -454,3 +454,17 @@ def test_wrong_symbol_or_shape_is_reported(tmp_path):
     with pytest.raises(ValueError, match=r"\[N, 6\]"):
         library.scores(np.zeros((3, 5), dtype=np.uint8))
     assert library.scores(np.zeros((0, 6), dtype=np.uint8)).shape == (0, 2)
+
+
+def test_header_states_the_encoders_input_units():
+    """A new user feeding [0, 1] features to a model trained on 0..255 pixels gets ~11 %
+    and no error: the header says which units the thresholds are in."""
+    import torch
+
+    raw = random_model_dict(41, num_inputs=12, layer_sizes=(10, 4), num_classes=2)
+    plain = emit_c(ir.from_model(_validate(raw)))["random_net.h"]
+    raw["config"]["encoder"] = {"type": "thermometer", "num_features": 4, "num_thresholds": 3}
+    raw["state_dict"]["encoder.thresholds"] = torch.linspace(25.5, 229.5, 12).reshape(4, 3)
+    header = emit_c(ir.from_model(_validate(raw)))["random_net.h"]
+    assert "Input units" not in plain
+    assert "here they span 25.5 .. 229.5" in header and "[0, 1]" in header

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parents[1] / "benchmarks" / "results" / "embedded.json"
 CPUS = {"m4": "Cortex-M4 (mps2-an386)", "m0plus": "Cortex-M0+ build (microbit)"}
 # An input section of the map: name (maybe alone on its line), address, size, object file.
-SECTION = re.compile(r"^ (\.[\w.$]+)\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+)$", re.M)
+SECTION = re.compile(r"^ (\.[\w.$]+)\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+)$", re.MULTILINE)
 
 
 def model_bytes(map_file: Path) -> dict:
@@ -59,7 +59,7 @@ def measure(model_path: Path, count: int, data_dir: str | None, build: Path) -> 
     evaluated = len(plan(run_pipeline(graph, PRESETS[2])[0]).gates)
     rows = []
     for cpu, report in zip(CPUS, result.stdout.split("workspace:")[:2]):
-        def figure(label: str) -> int:
+        def figure(label: str, report: str = report) -> int:
             return int(re.search(rf"{label}: (\d+)", report).group(1))
         sizes = model_bytes(build / cpu / "classify.map")
         workspace = int(re.search(r"workspace: (\d+)", result.stdout).group(1))
