@@ -1,7 +1,7 @@
 """ARM64: the emitted C cross-compiled with aarch64-linux-gnu-gcc and run under qemu-aarch64
 (user mode): every entry point (batch on bytes, on packed bits, threaded; one sample on
 bytes and packed bits) in 64-bit (u64) and 128-bit NEON words (v128, and auto, which picks
-NEON) equals the reference on random nets. More cases: `make fuzz` (fuzz.py --arm64)."""
+NEON) equals the reference on random nets. More cases: `make fuzz` (C mode "arm64")."""
 
 from __future__ import annotations
 
