@@ -116,6 +116,15 @@ def replace_uses(g: nx.DiGraph, old: int, new: int) -> None:
         g.add_edge(new, consumer)
 
 
+def set_table(g: nx.DiGraph, node: int, table: int) -> None:
+    """Give a gate a new truth table over the same operands (no edge changes)."""
+    g._node[node]["table"] = int(table)
+
+
+def table(g: nx.DiGraph, node: int) -> int:
+    return g._node[node]["table"]
+
+
 def kind(g: nx.DiGraph, node: int) -> str:
     return g._node[node]["kind"]  # the node's attribute dict, without NodeView's checks
 

@@ -35,8 +35,7 @@ def not_absorb(g: nx.DiGraph) -> tuple[nx.DiGraph, dict]:
             stats["into_readers"] += 1
         elif nodes[driver]["kind"] == ir.GATE and \
                 all(nodes[r]["kind"] == ir.GATE for r in g.successors(driver)):
-            driver_attrs = nodes[driver]
-            driver_attrs["table"] ^= full_mask(len(driver_attrs["operands"]))
+            ir.set_table(g, driver, ir.table(g, driver) ^ full_mask(len(ir.operands(g, driver))))
             for reader in list(g.successors(driver)):
                 if reader != inverter:
                     _negate_reads(g, reader, driver)
@@ -47,9 +46,8 @@ def not_absorb(g: nx.DiGraph) -> tuple[nx.DiGraph, dict]:
 
 def _negate_reads(g: nx.DiGraph, reader: int, signal: int) -> None:
     """`reader` now gets the complement of `signal` wherever it reads it: fix its table."""
-    attrs = g.nodes[reader]
-    table, ops = attrs["table"], attrs["operands"]
+    table, ops = ir.table(g, reader), ir.operands(g, reader)
     for position, op in enumerate(ops):
         if op == signal:
             table = negate_operand(table, len(ops), position)
-    attrs["table"] = table
+    ir.set_table(g, reader, table)

@@ -25,8 +25,8 @@ def strash(g: nx.DiGraph) -> tuple[nx.DiGraph, dict]:
         ops = attrs["operands"]
         if any(ops[i] > ops[i + 1] for i in range(len(ops) - 1)):
             order = tuple(sorted(range(len(ops)), key=ops.__getitem__))
-            attrs["table"] = permute_operands(attrs["table"], len(ops), order)
-            attrs["operands"] = ops = tuple(ops[i] for i in order)
+            ops = tuple(ops[i] for i in order)
+            ir.set_gate(g, node, permute_operands(attrs["table"], len(ops), order), ops)
             stats["reordered_gates"] += 1
         key = (attrs["table"], ops)
         existing = first_with_key.setdefault(key, node)
