@@ -191,6 +191,9 @@ def _import(args) -> int:
     output = Path(args.output)
     if output.exists() and (output.is_dir() or not args.force):
         raise LgnError(f"output {output} exists (use --force to overwrite a file)")
+    inputs = [Path(p).resolve() for p in (args.input, args.indices) if p]
+    if output.resolve() in inputs:
+        raise LgnError(f"output {output} is an input of this run; give another file name")
     options = {"num_classes": args.classes, "tau": args.tau, "num_inputs": args.inputs}
     if args.name:
         options["name"] = args.name

@@ -334,3 +334,12 @@ def test_emitted_encode_takes_one_sample_and_warns_on_wrong_units(tmp_path, caps
         module.encode(pixels[:, :3])
     with pytest.warns(UserWarning, match="units the model was trained on"):
         module.encode(pixels / 255)
+
+
+def test_import_output_over_its_input_is_refused(tmp_path, capsys):
+    """`lgn-compile import` reads one file and writes another: never the same one."""
+    (tmp_path / "sd.pt").write_bytes(b"not read")
+    code, _, err = _run(capsys, "import", "--from", "difflogic", tmp_path / "sd.pt", "--force",
+                        "--classes", "2", "-o", tmp_path / "sd.pt")
+    _refused(code, err, "input of this run")
+    assert (tmp_path / "sd.pt").read_bytes() == b"not read"
