@@ -349,7 +349,7 @@ def _validate(raw) -> Model:
     num_inputs = _require_int(config, "num_inputs", 1, MAX_INPUTS)
     num_classes = _require_int(config, "num_classes", 1, 1 << 16)
     tau = config.get("tau", 1.0)
-    if not isinstance(tau, (int, float)) or not np.isfinite(tau) or tau <= 0:
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0 < tau < math.inf:
         raise LgnError(f"config.tau must be a positive number, got {short(tau)}")
     layer_configs = _require(config, "layers", list)
     if not layer_configs:
@@ -431,10 +431,13 @@ def _load_encoder(config: dict, state_dict: dict, num_inputs: int) -> Encoder | 
     if thresholds.numel() != num_inputs:
         raise LgnError(f"encoder produces {thresholds.numel()} bits but the network has "
                        f"{num_inputs} inputs")
-    values = thresholds.to(torch.float32).numpy()
-    if not np.isfinite(values).all():
+    values = thresholds.to(torch.float32)
+    if not bool(torch.isfinite(values).all()):
         raise LgnError("encoder thresholds contain NaN or infinity")
-    return Encoder(values)
+    if not torch.equal(values.to(torch.float64), thresholds.to(torch.float64)):
+        raise LgnError(f"encoder thresholds ({thresholds.dtype}) are not all exactly float32 "
+                       "values; the encoder compares in float32: round them first")
+    return Encoder(values.numpy())
 
 
 def _check_dense(tensor, what: str) -> None:

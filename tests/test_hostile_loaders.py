@@ -198,6 +198,10 @@ HOSTILE_TENSORS = {
     "float-operands": lambda: _operands(torch.float32),
     "bool-operands": lambda: _operands(torch.bool),
     "complex-thresholds": lambda: _thresholds(torch.complex128),
+    "inexact-int-thresholds": lambda: _thresholds(torch.int64) | {"state_dict": {
+        "encoder.thresholds": torch.full((3, 2), 2**24 + 1, dtype=torch.int64)}},
+    "inexact-float64-thresholds": lambda: _thresholds(torch.float64) | {"state_dict": {
+        "encoder.thresholds": torch.full((3, 2), 0.1, dtype=torch.float64)}},
     "quantized": lambda: _state(torch.quantize_per_tensor(torch.ones(3), 0.1, 0, torch.qint8)),
     "sparse": lambda: _state(torch.eye(3).to_sparse()),
     "float8": lambda: _state(torch.ones(3).to(torch.float8_e4m3fn)),
