@@ -1,4 +1,5 @@
-"""Single-thread throughput and build time of the emitted C against a difflogic-style baseline.
+"""Throughput (one core, and all cores) and build time of the emitted C against a
+difflogic-style baseline.
 
 Networks: a DLGN trained on digits (300,200 gates; --digits-model or trained here) and a
 48,000-gate MNIST-shaped random net (784 inputs, 6 layers of 8,000, 10 classes). For each:
@@ -11,7 +12,9 @@ byte per input bit, row per sample) to class scores, checked equal to the Python
 reference, timed by CPU time on buffers allocated once (lgn-compile's C also from packed
 bits, `<name>_scores_packed`: "packed in/s"): best of --repeat calls, best of
 --rounds rounds that take every code in turn (this machine's speed wanders by 2x over
-minutes; interleaving keeps the ratios honest).
+minutes; interleaving keeps the ratios honest). Rows with threads > 1 run
+`<name>_scores_mt` on every core this process may use, timed by wall clock (CPU time
+sums the threads).
 
 A C timer (#including the emitted source) splits one pass of WORD_BITS samples into input
 packing, gates and popcount head, and measures the clock with a chain of dependent
@@ -58,6 +61,7 @@ from lgn_compile.random_net import random_input_bits, random_model_dict
 from lgn_compile.verify.c_build import (
     SIMD_CFLAGS,
     CLibrary,
+    available_cores,
     build_shared_library,
     pack_inputs,
     simd_supported,
@@ -236,13 +240,14 @@ void apply_logic_gate_net (bool const *inp, int *out, size_t len) {{
 """
 
 
-def best_cpu_seconds(run, repeat: int) -> float:
-    """Best process CPU time of `repeat` calls (robust to other processes on the machine)."""
+def best_cpu_seconds(run, repeat: int, clock=time.process_time) -> float:
+    """Best process CPU time of `repeat` calls (robust to other processes on the machine;
+    `clock=time.perf_counter` for threaded runs)."""
     best = float("inf")
     for _ in range(repeat):
-        start = time.process_time()
+        start = clock()
         run()
-        best = min(best, time.process_time() - start)
+        best = min(best, clock() - start)
     return best
 
 
@@ -297,21 +302,29 @@ def bench_model(label: str, raw, bits: np.ndarray, repeat: int, rounds: int, bas
     expected = evaluate.scores(raw, bits)
     evaluated, gates = len(plan(g).gates), ir.stats(raw)["gates"]
     name = g.graph["name"]
-    rows, runs, phases = {}, {}, {}
+    rows, runs, phases, clocks = {}, {}, {}, {}
+    cores = available_cores()
     for simd in [m for m in SIMD_MODES if m != "auto" and simd_supported(m)]:
         rows[simd], library, c_file = build_mode(label, g, simd, bits, expected, work)
         rows[simd]["passes_s"] = round(passes_s, 2)
         runs[simd] = library.batch_runner(bits)
         runs[f"{simd} packed"] = library.batch_runner(pack_inputs(bits), packed=True)
+        if cores > 1:
+            rows[f"{simd} mt"] = {**rows[simd], "threads": cores}
+            runs[f"{simd} mt"] = library.batch_runner(bits, threads=cores)
+            runs[f"{simd} mt packed"] = library.batch_runner(pack_inputs(bits), packed=True,
+                                                             threads=cores)
+            clocks[f"{simd} mt"] = clocks[f"{simd} mt packed"] = time.perf_counter
         phases[simd] = (lambda c_file=c_file, simd=simd:
                         phase_times(c_file, name, simd, 20 * repeat))
     if baseline:
         rows["baseline"], runs["baseline"] = build_baseline(label, raw, bits, expected,
                                                             baseline_timeout, work)
-    seconds = interleaved_best({key: (lambda run=run: {"s": best_cpu_seconds(run, repeat)})
-                                for key, run in runs.items()}, rounds)
+    seconds = interleaved_best({key: (lambda run=run, key=key: {"s": best_cpu_seconds(
+        run, repeat, clocks.get(key, time.process_time))}) for key, run in runs.items()}, rounds)
     phases = interleaved_best(phases, rounds)
     for key, row in rows.items():
+        row.setdefault("threads", 1)
         row.update(gates=gates, evaluated=evaluated,
                    samples_per_s=round(len(bits) / seconds[key]["s"]))
         if f"{key} packed" in seconds:
@@ -334,8 +347,12 @@ def bench_model(label: str, raw, bits: np.ndarray, repeat: int, rounds: int, bas
         base.update(roofline_samples_per_s=round(roofline("baseline", hz, evaluated)),
                     percent_end_to_end=round(100 * base["samples_per_s"]
                                              / roofline("baseline", hz, evaluated), 2))
-        for simd in phases:
-            rows[simd]["x_baseline"] = round(rows[simd]["samples_per_s"] / base["samples_per_s"], 2)
+        for key in rows:
+            if key != "baseline":
+                rows[key]["x_baseline"] = round(rows[key]["samples_per_s"]
+                                                / base["samples_per_s"], 2)
+    for key, row in rows.items():
+        row.setdefault("percent_end_to_end", "-")  # threaded rows: not a one-core figure
     return list(rows.values())
 
 
@@ -377,7 +394,8 @@ def digits_graph(model_path: str | None, work: Path):
 
 
 def print_table(rows: list[dict]) -> None:
-    header = (f"{'model':<9} {'gates':>6} {'eval':>6} {'code':<16} {'simd':<8} {'pass s':>6} "
+    header = (f"{'model':<9} {'gates':>6} {'eval':>6} {'code':<16} {'simd':<8} {'thr':>3} "
+              f"{'pass s':>6} "
               f"{'emit s':>6} {'gcc s':>6} {'samples/s':>11} {'x base':>6} "
               f"{'packed in/s':>11} {'gates-only/s':>12} {'% roof':>6} {'% e2e':>6} "
               f"{'cyc/gate':>8} {'floor':>5}")
@@ -386,12 +404,19 @@ def print_table(rows: list[dict]) -> None:
     for r in rows:
         kernel, packed = r.get("gate_kernel_samples_per_s"), r.get("packed_samples_per_s")
         print(f"{r['model']:<9} {r['gates']:>6} {r['evaluated']:>6} {r['code']:<16} "
-              f"{r['simd']:<8} {r.get('passes_s', '-'):>6} {r['emit_s']:>6.2f} "
+              f"{r['simd']:<8} {r['threads']:>3} {r.get('passes_s', '-'):>6} {r['emit_s']:>6.2f} "
               f"{r['gcc_s']:>6.2f} {r['samples_per_s']:>11,} {r.get('x_baseline', ''):>6} "
               f"{'-' if packed is None else f'{packed:,}':>11} "
               f"{'-' if kernel is None else f'{kernel:,}':>12} "
               f"{r.get('percent_of_roofline', '-'):>6} {r['percent_end_to_end']:>6} "
               f"{r.get('cycles_per_gate', '-'):>8} {r.get('floor_cycles_per_gate', '-'):>5}")
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
 
 
 def main() -> None:
@@ -422,7 +447,8 @@ def main() -> None:
           f"{ASSUMED_OPS_PER_CYCLE}; gates: the net's, eval: evaluated after -O2 passes")
     print_table(rows)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"assumed_ops_per_cycle": ASSUMED_OPS_PER_CYCLE,
+    RESULTS.write_text(json.dumps({"cpu": cpu_model(), "cores": available_cores(),
+                                   "assumed_ops_per_cycle": ASSUMED_OPS_PER_CYCLE,
                                    "samples": args.samples, "rows": rows}, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 
