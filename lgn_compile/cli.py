@@ -434,19 +434,19 @@ def _dataset_test_bits(model, dataset: str, data_dir: str | None):
 def _gates_line(report_file: Path) -> str:
     """The gate counts from DIR/report.json, or why they are not shown (it is the user's
     file: it may be missing, edited or from another version)."""
+    from lgn_compile.model_file import open_regular_file
+
+    if not report_file.exists():
+        return "  gates: no report.json in the directory"
     try:
-        with open(report_file, "rb") as handle:
-            text = handle.read(MAX_REPORT_BYTES + 1)
-        if len(text) > MAX_REPORT_BYTES:
-            raise ValueError("too large")
+        with open_regular_file(report_file, "report", MAX_REPORT_BYTES) as handle:
+            text = handle.read()
         opt = json.loads(text)["optimization"]
         before, after = int(opt["before"]["gates"]), int(opt["after"]["gates"])
         passes = ", ".join(str(p) for p in opt["passes"]) or "no passes"
         return f"  gates: {before} before passes, {after} after ({passes}); " \
                f"depth {int(opt['after']['depth'])}"
-    except FileNotFoundError:
-        return "  gates: no report.json in the directory"
-    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+    except (LgnError, OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         return f"  gates: report.json not readable ({type(exc).__name__}), not shown"
 
 

@@ -30,7 +30,7 @@ def run_command(prog: str, command: Callable[[argparse.Namespace], int],
     except LgnError as exc:
         if args.debug:
             raise
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, always
         return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

@@ -343,3 +343,23 @@ def test_import_output_over_its_input_is_refused(tmp_path, capsys):
                         "--classes", "2", "-o", tmp_path / "sd.pt")
     _refused(code, err, "input of this run")
     assert (tmp_path / "sd.pt").read_bytes() == b"not read"
+
+
+def test_verify_refuses_fifos_in_the_directory(compiled, capsys):
+    """A FIFO in place of an emitted file or report.json must not block verify."""
+    model, out = compiled
+    (out / "report.json").unlink()
+    os.mkfifo(out / "report.json")
+    code, stdout, err = _run(capsys, "verify", model, "--dir", out, "--samples", 5,
+                             "--simulators", "none")
+    assert code == 0 and "report.json not readable" in stdout, err
+    (out / "net.py").unlink()
+    os.mkfifo(out / "net.py")
+    code, _, err = _run(capsys, "verify", model, "--dir", out, "--samples", 5,
+                        "--simulators", "none")
+    _refused(code, err, "not a regular file")
+
+
+def test_a_newline_in_a_path_still_gives_one_line(tmp_path, capsys):
+    code, _, err = _run(capsys, tmp_path / "no\nsuch.pt", "-o", tmp_path / "out")
+    _refused(code, err, "not found")

@@ -71,10 +71,18 @@ def python_module_scores(module_path: Path, bits: np.ndarray) -> np.ndarray:
     return module.scores(bits)
 
 
+MAX_EMITTED_BYTES = 1 << 30  # an emitted file larger than this is not ours
+
+
 @contextmanager
 def _users_file(path: Path):
     """Running a file from the user's directory: whatever it raises (it may be edited,
-    truncated or from another version) is a problem with that file, reported in one line."""
+    truncated or from another version) is a problem with that file, reported in one line.
+    It must be a regular file: a FIFO or device would block the tools that read it."""
+    from lgn_compile.model_file import open_regular_file
+
+    with open_regular_file(path, "emitted file", MAX_EMITTED_BYTES):
+        pass
     try:
         yield
     except (KeyboardInterrupt, MemoryError):
