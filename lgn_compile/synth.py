@@ -161,12 +161,27 @@ def pnr_report(verilog_source: str, ports, top: str, yosys: str | None = None,
         if routed.get("fmax") else None
     cycles = max(ports.latency, 1)  # combinational: one clock between the wrapper registers
     used = {kind: entry["used"] for kind, entry in routed["utilization"].items()}
+    critical = max(routed.get("critical_paths", []), default=None,
+                   key=lambda path: sum(step["delay"] for step in path["path"]))
     return {"device": "LFE5U-85F", "lut4": cells.get("LUT4", 0), "carry": cells.get("CCU2C", 0),
             "ff": used.get("TRELLIS_FF", 0) - wrapper_ffs, "slices_comb": used.get("TRELLIS_COMB"),
             "fmax_mhz": round(fmax, 1) if fmax else None, "target_mhz": target_mhz,
             "latency_cycles": ports.latency, "latency_ns": round(cycles * 1000 / fmax, 2)
             if fmax else None, "synth_s": round(synth_s, 1), "pnr_s": round(pnr_s, 1),
-            "yosys": "native" if yosys == native_yosys() else "yowasp"}
+            "yosys": "native" if yosys == native_yosys() else "yowasp",
+            "critical_path": _path_summary(critical)}
+
+
+def _path_summary(path: dict | None) -> dict | None:
+    """Where the slowest path goes and what it spends its time on (ns per step type)."""
+    if path is None:
+        return None
+    spent: dict[str, float] = {}
+    for step in path["path"]:
+        spent[step["type"]] = round(spent.get(step["type"], 0) + step["delay"], 2)
+    cells = [step["to"]["cell"] for step in path["path"] if step["type"] == "routing"]
+    return {"from": path["path"][0]["from"]["cell"], "to": path["path"][-1]["to"]["cell"],
+            "ns": spent, "hops": len(cells)}
 
 
 def _run(command: list[str], cwd: Path, timeout: float, what: str) -> None:

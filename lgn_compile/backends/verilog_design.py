@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from itertools import combinations, groupby
+from itertools import groupby
 
 import networkx as nx
 
@@ -118,11 +118,39 @@ def _spell_gate(wire: Wire) -> str:
 
 
 def _spell_count(wire: Wire) -> str:
-    """Bit k of a popcount is the XOR of the ANDs of all 2**k-subsets (Lucas' theorem)."""
-    terms = [" & ".join(a.spell() for a in subset)
-             for subset in combinations(wire.args, 1 << wire.param)]
-    wrap = len(terms) > 1 and wire.param > 0
-    return " ^ ".join(f"({t})" if wrap else t for t in terms)
+    """Bit k of the popcount of up to 6 bits, as full adders written out in logic.
+
+    The inputs split into halves of at most 3 bits, each counted as sum + 2 * carry (a
+    full adder); the halves then add as s1 + s2 + 2 * (c1 + c2). Logic, not `+`, so that
+    synthesis maps each output bit to one LUT6 instead of a carry chain.
+    """
+    names = [a.spell() for a in wire.args]
+    assert 1 <= len(names) <= 6, "counters take 1 to 6 bits"
+    half = (len(names) + 1) // 2
+    (s1, c1), (s2, c2) = _full_adder(names[:half]), _full_adder(names[half:])
+    if wire.param == 0:
+        return " ^ ".join(names)
+    if s2 is None:  # one half: at most 3 bits, bit 1 is its carry
+        return c1
+    both = f"{s1} & {s2}"  # the carry out of s1 + s2
+    if wire.param == 1:
+        return " ^ ".join(t for t in (c1, c2, f"({both})") if t)
+    if c2 is None:
+        return f"{c1} & {s1} & {s2}"
+    return f"({c1} & {c2}) | (({c1} ^ {c2}) & {s1} & {s2})"
+
+
+def _full_adder(names: list[str]) -> tuple[str | None, str | None]:
+    """(sum, carry) expressions of 0 to 3 one-bit names; None where always 0."""
+    if not names:
+        return None, None
+    if len(names) == 1:
+        return names[0], None
+    total = "(" + " ^ ".join(names) + ")"
+    if len(names) == 2:
+        return total, f"({names[0]} & {names[1]})"
+    a, b, c = names
+    return total, f"(({a} & {b}) | ({c} & ({a} ^ {b})))"
 
 
 def _spell_row(row: list[Operand]) -> str:
