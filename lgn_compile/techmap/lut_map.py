@@ -507,18 +507,38 @@ def _cone_table(subject: Subject, root: int, leaves: tuple[int, ...]) -> int:
         stack.pop()
         if v in value:
             continue
-        fanins = subject.fanins[v]
-        value[v] = _gate_function(subject.tables[v], len(fanins))([value[f] for f in fanins]) & mask
+        operands = [value[f] for f in subject.fanins[v]]
+        if len(operands) <= COMPILED_ARITY:
+            value[v] = _gate_function(subject.tables[v], len(operands))(operands) & mask
+        else:
+            value[v] = _apply_table(subject.tables[v], operands, mask)
     return value[root]
 
 
-@lru_cache(maxsize=4096)
+COMPILED_ARITY = 3  # up to 3 inputs every table (256) gets a compiled function, cached
+
+
+@lru_cache(maxsize=512)
 def _gate_function(table: int, arity: int):
     """A Python function of a list of operand truth tables (ints) computing the gate on them
     bitwise (its ~ leaves high bits set: the caller masks), from gates.table_expression."""
     expression = table_expression(table, arity)
     assert expression is not None, "subject graph gates are never constant"
     return eval("lambda a: " + expression.format(*(f"a[{i}]" for i in range(arity))))
+
+
+def _apply_table(table: int, operands: list[int], mask: int) -> int:
+    """The gate on operand truth tables by Shannon expansion on its last operand: for wide
+    gates, whose tables rarely repeat (an expression per table would cost milliseconds)."""
+    if not operands:
+        return mask if table & 1 else 0
+    half = 1 << (len(operands) - 1)
+    low, high = table & ((1 << half) - 1), table >> half
+    rest = operands[:-1]
+    if low == high:
+        return _apply_table(low, rest, mask)
+    select = operands[-1]
+    return (_apply_table(low, rest, mask) & ~select | _apply_table(high, rest, mask) & select) & mask
 
 
 def _reduce(table: int, operands: tuple) -> tuple[int, tuple] | int | str:
