@@ -269,8 +269,9 @@ def test_popcount_of_200_bits_needs_fewer_levels_than_an_adder_tree():
 def test_argmax_tree_is_balanced_and_keeps_the_lowest_index(num_classes):
     scores = [Signal(f"score{c}", 2) for c in range(num_classes)]
     wires, class_idx = argmax(scores, 2, index_width(num_classes))
-    assert max((wire.level for wire in wires), default=0) == (num_classes - 1).bit_length()
-    assert all(w.kind in ("gt", "mux") for w in wires)
+    rounds = (num_classes - 1).bit_length()  # a comparison level and a selection level each
+    assert max((wire.level for wire in wires), default=0) == 2 * rounds
+    assert all(w.level % 2 == (w.kind == "gt") for w in wires)
     for values in itertools.islice(itertools.product(range(4), repeat=num_classes), 2000):
         result = _run(wires, dict(zip(scores, values)))
         got = class_idx.value if isinstance(class_idx, Const) else result[class_idx]
@@ -279,12 +280,12 @@ def test_argmax_tree_is_balanced_and_keeps_the_lowest_index(num_classes):
 
 def test_pipeline_latency_counts_layers_popcount_and_argmax(emitted):
     """arity2 after the passes: 3 logic layers, 1 counter level (groups of 3: a 3:2 counter
-    is the score), 2 argmax levels: 6 levels."""
+    is the score), 2 argmax rounds of 2 levels: 8 levels."""
     graph, _ = emitted["arity2", "O1"]
     assert max(graph.nodes[n]["layer"] for n in ir.topological_gates(graph)) == 2
     assert graph.graph["group_size"] == 3 and graph.graph["num_classes"] == 4
-    assert design(graph).levels == {"logic": 3, "popcount": 1, "argmax": 2}
-    for level, latency in [("P1", 6), ("P3", 2)]:
+    assert design(graph).levels == {"logic": 3, "popcount": 1, "argmax": 4}
+    for level, latency in [("P1", 8), ("P3", 3)]:
         source = emitted["arity2", level][1].read_text()
         assert f" latency={latency} " in source
         assert f"Latency {latency} clock cycles" in source
@@ -323,7 +324,7 @@ def test_pipeline_reads_earlier_stages_only_through_registers(emitted):
                 assert name in stage_wires or re.fullmatch(r"\w+_q\d+", name) or \
                     (name == "x" and number == 0), (number, name)
         wires_seen |= stage_wires
-    assert len(stages) == 6
+    assert len(stages) == 8
 
 
 def test_single_class_index_is_constant_zero(emitted):

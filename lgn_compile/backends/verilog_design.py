@@ -14,7 +14,7 @@ The head after the logic layers, sized for LUTs:
   built. When every column holds at most two bits, one W-bit adder (a carry chain)
   finishes the score; with one bit per column the score is just their concatenation.
 - argmax: a balanced comparator tree (tournament) of strict `>`, the lower index winning
-  ties, as torch.argmax.
+  ties, as torch.argmax; each match is a comparison level and a selection level.
 
 Datapath levels, in order: the logic layers, the counter levels, the final adder (when a
 class needs one), the argmax levels. `pipeline=N` puts a register stage after every N
@@ -336,7 +336,9 @@ def argmax(scores: list[Operand], width: int, idx_width: int) -> tuple[list[Wire
 
     Neighbours meet pairwise at each level; the right (higher-indexed) side wins only with
     a strictly greater score, so ties go to the lowest class index. The winning score of
-    the final match is never read, so it is not built.
+    the final match is never read, so it is not built. A match takes two datapath levels,
+    the comparison (a carry chain) and then the selection, so `--pipeline 1` registers
+    between them: on ECP5 the two in one clock were the critical path.
     """
     level: list[tuple[Operand, Operand]] = [(s, Const(c, idx_width)) for c, s in enumerate(scores)]
     wires: list[Wire] = []
@@ -347,14 +349,14 @@ def argmax(scores: list[Operand], width: int, idx_width: int) -> tuple[list[Wire
         for i in range(0, len(level) - 1, 2):
             (left_score, left_idx), (right_score, right_idx) = level[i], level[i + 1]
             take = Wire(f"take{depth}_{i // 2}", 1, kind="gt", args=[right_score, left_score],
-                        level=depth)
+                        level=2 * depth - 1)
             idx = Wire(f"idx{depth}_{i // 2}", idx_width, kind="mux",
-                       args=[take, right_idx, left_idx], level=depth)
+                       args=[take, right_idx, left_idx], level=2 * depth)
             wires += [take, idx]
             best = right_score
             if len(level) > 2:
                 best = Wire(f"best{depth}_{i // 2}", width, kind="mux",
-                            args=[take, right_score, left_score], level=depth)
+                            args=[take, right_score, left_score], level=2 * depth)
                 wires.append(best)
             merged.append((best, idx))
         if len(level) % 2:

