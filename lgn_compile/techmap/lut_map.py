@@ -300,11 +300,13 @@ class _Mapper:
         same = (row[order][1:] == row[order][:-1]) & (hashes[order][1:] == hashes[order][:-1])
         distinct = np.sort(np.concatenate([order[:1], order[1:][~same]]))
         flow_q = np.minimum(np.round(flow * 256), 2**37 - 1).astype(np.int64)
+        # ABC's orders: depth, then fewer leaves (which merge into more cuts above), then
+        # area flow; area: area flow, fewer leaves, depth (late cuts last)
         if mode == "depth":
-            key = (np.minimum(depth, 2**20 - 1) << 42) | (flow_q << 4) | size
+            key = (np.minimum(depth, 2**20 - 1) << 42) | (size << 38) | flow_q
         else:
             late = (depth > self.required[nodes][row]).astype(np.int64)
-            key = (late << 62) | (flow_q << 16) | (np.minimum(depth, 2**12 - 1) << 4) | size
+            key = (late << 62) | (flow_q << 16) | (size << 12) | np.minimum(depth, 2**12 - 1)
         order = distinct[np.lexsort((key[distinct], row[distinct]))]
         rank = _rank_in_row(row[order])
         top, rank = order[rank < 2 * c], rank[rank < 2 * c]
