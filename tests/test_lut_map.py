@@ -98,6 +98,16 @@ def test_depth_is_optimal(seed, k):
     assert mapping.depth <= best  # area recovery keeps it; folding a LUT may even lower it
 
 
+@pytest.mark.parametrize("seed,k", [(0, 6), (1, 6), (0, 4)])
+def test_depth_is_optimal_on_deep_reconvergent_nets(seed, k):
+    """8 layers over few inputs: optimal LUTs span 3 gate levels where leaves reconverge.
+    Ranking equally deep cuts by area flow before leaf count (not ABC's order) missed it."""
+    _, optimized = _network(seed, arity=2, num_inputs=96, layer_sizes=(700,) * 8,
+                            num_classes=10)
+    best = brute_force_depth(optimized, k)
+    assert lut_map(optimized, k).stages[1]["depth"] == best
+
+
 def _tree_net(num_inputs, table, shape):
     """A net of one 2-input gate kind over x[0..num_inputs-1], as a balanced tree or a chain."""
     g = ir.new_ir("tree", num_inputs, 1, 1)
