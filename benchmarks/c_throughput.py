@@ -347,11 +347,10 @@ def bench_model(label: str, raw, bits: np.ndarray, repeat: int, rounds: int, bas
         base.update(roofline_samples_per_s=round(roofline("baseline", hz, evaluated)),
                     percent_end_to_end=round(100 * base["samples_per_s"]
                                              / roofline("baseline", hz, evaluated), 2))
-        for key in rows:
+        for key, row in rows.items():
             if key != "baseline":
-                rows[key]["x_baseline"] = round(rows[key]["samples_per_s"]
-                                                / base["samples_per_s"], 2)
-    for key, row in rows.items():
+                row["x_baseline"] = round(row["samples_per_s"] / base["samples_per_s"], 2)
+    for row in rows.values():
         row.setdefault("percent_end_to_end", "-")  # threaded rows: not a one-core figure
     return list(rows.values())
 
