@@ -87,8 +87,12 @@ def dense_net(case, wiring, seed=0):
                     connection_relax=relax)
 
 
-@pytest.mark.parametrize("wiring", WIRINGS, ids=kind_id)
-@pytest.mark.parametrize("case", GATE_KINDS, ids=kind_id)
+# every gate kind with two of the wirings, every wiring with several gate kinds
+KIND_WIRINGS = [(kind, WIRINGS[(i + shift) % len(WIRINGS)])
+                for i, kind in enumerate(GATE_KINDS) for shift in (0, 1)]
+
+
+@pytest.mark.parametrize("case,wiring", KIND_WIRINGS, ids=kind_id)
 def test_learnable_wiring_exports_its_argmax_and_compiles_to_the_discrete_forward(
         tmp_path, case, wiring):
     net = dense_net(case, wiring)
@@ -251,20 +255,25 @@ def test_cli_learnable_wiring_trains_checkpoints_resumes_and_checks_flags(tmp_pa
 
 
 def digits_accuracy(connections: str) -> float:
-    """A 200-gate, one-layer net on digits (3 thresholds, 10 epochs, seed 0)."""
+    """A 200-gate, one-layer net on digits (3 thresholds, 6 epochs, seed 0)."""
     torch.manual_seed(0)
     data = load_dataset("digits", seed=0)
     encoder = ThermometerEncoder(3).fit(data.train_features)
     net = LogicNet(encoder.num_bits, [200], 10, tau=5.0, seed=0, connections=connections,
                    candidates=0)
     metrics = train(net, encoder.encode(data.train_features), data.train_labels,
-                    encoder.encode(data.test_features), data.test_labels, epochs=10, lr=0.05,
-                    seed=0, device="cpu", progress=False, log=lambda line: None)
+                    encoder.encode(data.test_features), data.test_labels, epochs=6, lr=0.05,
+                    seed=0, device="cpu", eval_every=6, progress=False, log=lambda line: None)
     return metrics["test_discrete"]
 
 
 def test_learned_wiring_beats_random_wiring_on_digits_at_the_same_gate_count():
-    learned, random = digits_accuracy("learnable"), digits_accuracy("random")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: threads only add overhead
+    try:
+        learned, random = digits_accuracy("learnable"), digits_accuracy("random")
+    finally:
+        torch.set_num_threads(threads)
     assert learned > random + 0.05, (learned, random)
 
 
