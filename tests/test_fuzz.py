@@ -81,8 +81,8 @@ def test_fast_tier_every_path_agrees(capsys):
                            simulations={"icarus": 60, "verilator": 60})
     assert report.cases == 60
     assert not report.mismatches, report.mismatches
-    for path in ("torch discrete", "IR -O0/-O1/-O2", "python", "C one-sample", "C packed",
-                 "C encoder", "Verilog icarus", "Verilog verilator",
+    for path in ("torch discrete", "IR -O0/-O1/-O2", "python", "LUT netlist", "C one-sample",
+                 "C packed", "C encoder", "Verilog icarus", "Verilog verilator",
                  *(f"C {m}" for m in fuzz.c_modes())):
         assert report.paths.get(path), path
 
