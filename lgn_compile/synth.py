@@ -186,7 +186,8 @@ def _path_summary(path: dict | None) -> dict | None:
 
 def _run(command: list[str], cwd: Path, timeout: float, what: str) -> None:
     try:
-        proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                              check=False)
     except subprocess.TimeoutExpired as exc:
         raise LgnError(f"{what} did not finish in {timeout:.0f} s") from exc
     if proc.returncode != 0:
