@@ -2,7 +2,7 @@
 
 Every parametrization maps a neuron's raw parameters `theta` to *truth-table weights*
 `w` [out, 2**arity] in [0, 1]: entry j is the (soft) output at input assignment
-j = x0 + 2*x1 + ... (DESIGN.md encoding). The layer then interpolates `w` multilinearly
+j = x0 + 2*x1 + ... (docs/DESIGN.md encoding). The layer then interpolates `w` multilinearly
 over its real-valued operands, so both parametrizations share one forward.
 
 - `Softmax16` (difflogic, arity 2): theta is 16 logits in difflogic's op order; w is the
