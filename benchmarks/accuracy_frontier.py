@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ from lgn_compile.verify import c_library
 from lgn_train.cli import main as train_main
 from lgn_train.data import load_dataset
 from lgn_train.export import encoder_from_file, net_from_config
-from train_step import cpu_model  # benchmarks/ is the script's directory
+from machine import cpu_model  # benchmarks/ is the script's directory
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "accuracy_frontier.json"

@@ -66,6 +66,7 @@ from lgn_compile.verify.c_build import (
     pack_inputs,
     simd_supported,
 )
+from machine import cpu_model  # benchmarks/ is the script's directory
 
 RESULTS = Path(__file__).resolve().parent / "results" / "c_throughput.json"
 ROOT = Path(__file__).resolve().parents[1]
@@ -409,13 +410,6 @@ def print_table(rows: list[dict]) -> None:
               f"{'-' if kernel is None else f'{kernel:,}':>12} "
               f"{r.get('percent_of_roofline', '-'):>6} {r['percent_end_to_end']:>6} "
               f"{r.get('cycles_per_gate', '-'):>8} {r.get('floor_cycles_per_gate', '-'):>5}")
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def main() -> None:

@@ -25,11 +25,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+from machine import cpu_model  # benchmarks/ is the script's directory
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "fpga.json"
@@ -40,13 +40,6 @@ ANCHORS = [  # published LUT6 figures on MNIST (head included), for the table's 
     {"name": "DWN (Bacellar et al. 2024), small", "dataset": "mnist", "accuracy": 0.971,
      "lut6": 692},
 ]
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def head_only(graph):

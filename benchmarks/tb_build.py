@@ -15,22 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from machine import cpu_model  # benchmarks/ is the script's directory
 
 RESULTS = Path(__file__).resolve().parent / "results" / "tb_build.json"
-VARIANTS = {"verilator default (-Os)": "-Os", "lgn runner (-O0)": "-O0"}
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
+VARIANTS = {"lgn runner (-O0)": "-O0", "verilator default (-Os)": "-Os"}
 
 
 def main() -> None:
@@ -41,6 +34,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gates", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=1800,
+                        help="seconds per run; a run past it is recorded as timed out")
     args = parser.parse_args()
     width = args.gates // 4 // 10 * 10
     rows = []
@@ -54,14 +49,19 @@ def main() -> None:
             for label, opt in VARIANTS.items():
                 subprocess.run(["rm", "-rf", str(tmp / "out" / "sim_build")], check=True)
                 start = time.perf_counter()
-                proc = subprocess.run([sys.executable, "run_tb.py", "verilator"],
-                                      cwd=tmp / "out", capture_output=True, text=True,
-                                      env={**os.environ, "LGN_TB_CXXOPT": opt})
+                try:
+                    proc = subprocess.run([sys.executable, "run_tb.py", "verilator"],
+                                          cwd=tmp / "out", capture_output=True, text=True,
+                                          env={**os.environ, "LGN_TB_CXXOPT": opt},
+                                          timeout=args.timeout, start_new_session=True)
+                    status = "PASS" if proc.returncode == 0 and "PASS" in proc.stdout else "FAIL"
+                except subprocess.TimeoutExpired:
+                    status = f"timed out after {args.timeout:.0f} s"
+                    subprocess.run(["pkill", "-f", str(tmp / "out")], check=False)
                 seconds = time.perf_counter() - start
                 rows.append({"variant": label, "round": round_, "seconds": round(seconds, 1),
-                             "passed": proc.returncode == 0 and "PASS" in proc.stdout})
-                print(f"{label:<28} round {round_}: {seconds:7.1f} s  "
-                      f"{'PASS' if rows[-1]['passed'] else 'FAIL'}", flush=True)
+                             "status": status, "load_average": os.getloadavg()[0]})
+                print(f"{label:<28} round {round_}: {seconds:7.1f} s  {status}", flush=True)
     result = {"benchmark": "tb_build", "gates": 4 * width, "cpu": cpu_model(),
               "cores": os.cpu_count(), "rows": rows}
     RESULTS.parent.mkdir(exist_ok=True)

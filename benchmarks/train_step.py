@@ -38,6 +38,7 @@ import torch
 
 from lgn_train import LogicLayer, LogicNet
 from lgn_train.layers import param_groups
+from machine import cpu_model  # benchmarks/ is the script's directory
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_step.json"
 # (name, parametrization, arity, sampling, difflogic-style 16-op forward[, wiring options])
@@ -148,17 +149,6 @@ def measure(variant, device, args) -> dict:
     else:  # saved activations + parameters, their gradients and Adam's two moments
         row["memory_mib"] = (saved_bytes(net, x, y) + 4 * params) / 2**20
     return row
-
-
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:
