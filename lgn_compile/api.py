@@ -101,6 +101,7 @@ def compile(model, targets=ALL_TARGETS, out_dir=None, *, opt_level: int = max(PR
             feature_bits: str | None = None, synth_report: bool = False) -> Compiled:
     """Compile `model` to `targets` (files kept in memory; written to `out_dir` when given,
     all or nothing, as by the command line) and return them with the report."""
+    inputs = [model] if isinstance(model, (str, os.PathLike)) else []
     model = as_model(model)
     targets = expand_targets([targets] if isinstance(targets, str) else list(targets))
     from lgn_compile.backends.c import SIMD_MODES
@@ -110,7 +111,7 @@ def compile(model, targets=ALL_TARGETS, out_dir=None, *, opt_level: int = max(PR
     if opt_level not in PRESETS:
         raise LgnError(f"opt_level must be one of {sorted(PRESETS)}, not {opt_level!r}")
     pass_names = PRESETS[opt_level] if passes is None else parse_pass_list(",".join(passes))
-    plan = plan_outputs(out_dir, force) if out_dir is not None else None
+    plan = plan_outputs(out_dir, force, inputs=inputs) if out_dir is not None else None
     files, report = compile_model(
         model, targets, pass_names,
         synth_report=synth_report,

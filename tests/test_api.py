@@ -76,3 +76,10 @@ def test_bad_arguments_are_lgn_errors(kwargs, fragment):
 def test_bad_model_argument():
     with pytest.raises(LgnError, match="cannot compile a int"):
         lgn_compile.compile(3)
+
+
+def test_out_dir_holding_the_model_file_is_refused(tmp_path):
+    save_model(tmp_path / "m.pt", _raw())
+    with pytest.raises(LgnError, match="holds the input"):
+        lgn_compile.compile(tmp_path / "m.pt", "c", tmp_path, force=True)
+    assert (tmp_path / "m.pt").exists()
