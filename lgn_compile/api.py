@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lgn_compile.compiler import ALL_TARGETS, compile_model, expand_targets
+from lgn_compile.compiler import ALL_TARGETS, backend_options, compile_model, expand_targets
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import Model, load_model, model_from_dict
 from lgn_compile.output import commit, plan_outputs
@@ -61,17 +61,14 @@ class Compiled:
     def library(self):
         """The emitted C, built for this machine and loaded (`verify.c_build.CLibrary`)."""
         if self._library is None:
-            from lgn_compile.verify.c_build import CLibrary, build_shared_library
+            from lgn_compile.verify.c_build import CLibrary, build_emitted
 
             name = self.model.name
             files = self.files if f"{name}.c" in self.files else compile_model(
                 self.model, ["c"], self.report["optimization"]["passes"],
                 backend_options={"c": {"simd": self.simd}})[0]
             self._scratch = tempfile.TemporaryDirectory(prefix="lgn-compile-")
-            work = Path(self._scratch.name)
-            for suffix in (".c", ".h"):
-                (work / f"{name}{suffix}").write_text(files[f"{name}{suffix}"])
-            so = build_shared_library(work / f"{name}.c", work / f"lib{name}.so", simd=self.simd)
+            so = build_emitted(files, name, self._scratch.name, self.simd)
             self._library = CLibrary(so, name, self.model.num_inputs, self.model.num_classes)
         return self._library
 
@@ -115,9 +112,7 @@ def compile(model, targets=ALL_TARGETS, out_dir=None, *, opt_level: int = max(PR
     files, report = compile_model(
         model, targets, pass_names,
         synth_report=synth_report,
-        backend_options={"c": {"simd": simd},
-                         "verilog": {"pipeline": pipeline, "reset": reset,
-                                     "testbench": testbench, "feature_bits": feature_bits}})
+        backend_options=backend_options(simd, pipeline, reset, testbench, feature_bits))
     if plan is not None:
         commit(plan, files)
     return Compiled(model, files, report, None if out_dir is None else Path(out_dir), simd)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lgn_compile import __version__
-from lgn_compile.compiler import report_json
+from lgn_compile.compiler import backend_options, report_json
 from lgn_compile.errors import LgnError, OneLineParser, run_command
 
 
@@ -258,15 +258,15 @@ def _compile(args) -> int:
     try:
         files, report = compile_model(
             model, targets, pass_names, source=str(args.model), synth_report=args.synth_report,
-            backend_options={"c": {"simd": args.simd},
-                             "verilog": {"pipeline": args.pipeline, "reset": args.reset,
-                                         "testbench": args.testbench,
-                                         "feature_bits": args.feature_bits}},
+            backend_options=backend_options(args.simd, args.pipeline, args.reset,
+                                            args.testbench, args.feature_bits),
             progress=say)
         if args.build:  # built before anything is written, and written with the rest
             say("building the C library (gcc)")
+            from lgn_compile.verify.c_build import build_emitted
+
             with tempfile.TemporaryDirectory() as scratch:
-                library = _build_c(files, model.name, args.simd, Path(scratch))
+                library = build_emitted(files, model.name, scratch, args.simd)
                 files[library.name] = library.read_bytes()
                 report["files"] = sorted([*report["files"], library.name])
                 files[REPORT_NAME] = report_json(report)
@@ -310,15 +310,6 @@ class _StagePrinter:
 
 def _stage_printer(quiet: bool) -> _StagePrinter:
     return _StagePrinter(quiet)
-
-
-def _build_c(files: dict[str, str], name: str, simd: str, scratch: Path) -> Path:
-    """Build lib<name>.so from the emitted C in `scratch` (before anything is written)."""
-    from lgn_compile.verify.c_build import build_shared_library
-
-    for suffix in (".c", ".h"):
-        (scratch / f"{name}{suffix}").write_text(files[f"{name}{suffix}"])
-    return build_shared_library(scratch / f"{name}.c", scratch / f"lib{name}.so", simd=simd)
 
 
 def _compile_summary(report: dict, out_dir: Path, files: list[str], seconds: float) -> str:

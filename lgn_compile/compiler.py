@@ -66,6 +66,14 @@ def _merge(files: dict[str, str | bytes], new: dict[str, str | bytes], target: s
         files[name], owner[name] = content, target
 
 
+def backend_options(simd: str = "auto", pipeline: int = 0, reset: str = "sync",
+                    testbench: bool = False, feature_bits: str | None = None) -> dict:
+    """`compile_model`'s backend_options from the user's settings (CLI flags or API args)."""
+    return {"c": {"simd": simd},
+            "verilog": {"pipeline": pipeline, "reset": reset, "testbench": testbench,
+                        "feature_bits": feature_bits}}
+
+
 def compile_model(model: Model, targets: list[str], pass_names: list[str],
                   source: str = "", backend_options: dict | None = None,
                   synth_report: bool = False, progress=lambda message: None,

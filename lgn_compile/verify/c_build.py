@@ -84,6 +84,16 @@ def build_shared_library(c_file: str | os.PathLike, out_path: str | os.PathLike,
     return out_path
 
 
+def build_emitted(files: dict, name: str, directory: str | os.PathLike,
+                  simd: str = "auto") -> Path:
+    """Write the emitted `<name>.c`/`.h` (from a compile's files, still in memory) into
+    `directory` and build `lib<name>.so` there; returns its path."""
+    directory = Path(directory)
+    for suffix in (".c", ".h"):
+        (directory / f"{name}{suffix}").write_text(files[f"{name}{suffix}"])
+    return build_shared_library(directory / f"{name}.c", directory / f"lib{name}.so", simd=simd)
+
+
 def _first_error(stderr: str) -> str:
     """gcc's first `error:` line (with -Werror, warnings are errors too), else its first line."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
