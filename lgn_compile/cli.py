@@ -254,7 +254,7 @@ def _compile(args) -> int:
     # every destination is checked before any work, and nothing is written until the end
     plan = plan_outputs(out_dir, args.force, inputs=[args.model], extra=report_files,
                         label="report")
-    say = _stage_printer(args.quiet)
+    say = _StagePrinter(args.quiet)
     try:
         files, report = compile_model(
             model, targets, pass_names, source=str(args.model), synth_report=args.synth_report,
@@ -306,10 +306,6 @@ class _StagePrinter:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-
-
-def _stage_printer(quiet: bool) -> _StagePrinter:
-    return _StagePrinter(quiet)
 
 
 def _compile_summary(report: dict, out_dir: Path, files: list[str], seconds: float) -> str:

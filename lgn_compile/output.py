@@ -29,7 +29,6 @@ class OutputPlan:
 
     out_dir: Path
     extra: list[Path] = field(default_factory=list)
-    force: bool = False
 
 
 def _umask() -> int:
@@ -90,7 +89,7 @@ def plan_outputs(out_dir, force: bool, inputs=(), extra=(), label: str = "output
         if real.exists() and not force:
             raise LgnError(f"{what}: it exists (use --force to replace it)")
         staged.append(real)
-    return OutputPlan(real_dir, staged, force)
+    return OutputPlan(real_dir, staged)
 
 
 @contextmanager
