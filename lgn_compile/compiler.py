@@ -77,11 +77,13 @@ def backend_options(simd: str = "auto", pipeline: int = 0, reset: str = "sync",
 def compile_model(model: Model, targets: list[str], pass_names: list[str],
                   source: str = "", backend_options: dict | None = None,
                   synth_report: bool = False, progress=lambda message: None,
-                  ) -> tuple[dict[str, str], dict]:
+                  pnr_device: str | None = None) -> tuple[dict[str, str], dict]:
     """Emit `targets` for the model after running `pass_names`; returns (files, report).
 
     `backend_options` maps a target to keyword arguments of its emitter (e.g. c: simd);
-    `progress` is told each stage as it starts (the CLI prints them with times)."""
+    `progress` is told each stage as it starts (the CLI prints them with times);
+    `pnr_device` (a name in synth.PNR_DEVICES) adds report["pnr"]: the Verilog placed and
+    routed on that device (minutes)."""
     check_model_name(model.name, targets)
     progress(f"passes: {', '.join(pass_names) or 'none'} on {model.num_gates} gates")
     optimized, pass_report = optimize_model(model, pass_names)  # validates the result
@@ -111,6 +113,10 @@ def compile_model(model: Model, targets: list[str], pass_names: list[str],
             progress("yosys synth_xilinx and synth_ice40 (--synth-report; minutes on big nets)")
         report["verilog"] = verilog_report(design, files[f"{model.name}.v"], model.name,
                                            synth_report)
+        if pnr_device is not None:
+            progress(f"synthesis, place and route on {pnr_device} (--pnr-report; minutes)")
+            report["pnr"] = pnr_summary(design, files[f"{model.name}.v"], model.name,
+                                        pnr_device)
         _merge(files, synth_scripts(model.name, sorted(f for f in files if f.endswith(".v")),
                                     model.num_inputs, report["verilog"]["clocked"]),
                "synthesis scripts", owner)
@@ -120,6 +126,16 @@ def compile_model(model: Model, targets: list[str], pass_names: list[str],
     report["files"] = sorted(files)
     files[REPORT_NAME] = report_json(report)
     return files, report
+
+
+def pnr_summary(design, source: str, name: str, device: str) -> dict:
+    """report.json's `pnr`: the design placed and routed on `device` (synth.pnr_report's
+    figures without the tool run times, so that equal runs give equal reports)."""
+    from lgn_compile.synth import PNR_DEVICES, pnr_report
+
+    figures = pnr_report(source, design.ports, name, device)
+    return {"device_name": device, "family": PNR_DEVICES[device].family,
+            **{k: v for k, v in figures.items() if k not in ("synth_s", "pnr_s")}}
 
 
 LUT_MAP_MAX_GATES = 50_000  # beyond, the report skips the mapping (~10 s at 50k gates, 72 s at 195k)

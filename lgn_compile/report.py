@@ -91,10 +91,26 @@ def hardware_rows(report: dict) -> list[tuple[str, str, object]]:
     head = verilog.get("head") or {}
     rows += [(f"head-{key}", f"popcount/argmax head: {key}", value)
              for key, value in sorted(head.items())]
+    rows += [(f"levels-{key}", f"Verilog datapath levels: {key}", value)
+             for key, value in (verilog.get("levels") or {}).items()]
     if verilog.get("clocked"):
         rows.append(("register-bits", "pipeline register bits (flip-flops)",
                      verilog.get("register_bits", 0)))
+        rows += [(f"registers-{key}", f"pipeline register bits delaying {key} signals", value)
+                 for key, value in (verilog.get("register_split") or {}).items()]
+    pnr = report.get("pnr") or {}
+    if pnr:
+        where = f"{pnr.get('device')} after place and route"
+        rows += [(f"pnr-{key}", f"{where}: {what}", pnr.get(key)) for key, what in _PNR_ROWS
+                 if pnr.get(key) is not None]
     return rows
+
+
+# report.json's `pnr` figures on the page, in reading order.
+_PNR_ROWS = (("lut4", "LUT4"), ("carry", "carry cells"), ("ff", "flip-flops (design only)"),
+             ("fmax_mhz", "Fmax (MHz)"), ("latency_cycles", "latency (clock cycles)"),
+             ("latency_ns", "latency (ns; combinational: one clock through the wrapper)"),
+             ("seed", "nextpnr placer seed"))
 
 
 # The accuracies in the order a reader compares them; others follow, alphabetically.

