@@ -24,11 +24,28 @@ thermometer encoder runs in C on raw float features.
 
 One-sample (embedded) API: the same arrays walked by a bit interpreter whose workspace
 is one bit per slot in uint32_t words: no vectors, no floating point, no malloc.
+
+Where the C lives: everything that does not depend on the model's data (the word type,
+packing, transposes, the adder tree, score extraction, the threaded driver, the bit
+interpreter) is one fixed header, `templates/lgn_runtime.h`: `static inline` functions
+named `lgn_*`, configured by LGN_WORD_BITS / LGN_COUNT_BITS / LGN_SLOT_BITS, compiled and
+unit-tested on its own against numpy (tests/test_c_runtime.py). `c_source.c.j2` keeps the
+model: its arrays, the kernel switch, and thin `<name>_*` wrappers that call the runtime
+with the model's constants (always-inlined where the constants matter, so gcc specializes
+the runtime per model as it did when the code was in the template). The emitted `<name>.c`
+inlines the header's text rather than including a `lgn_runtime.h` written beside it: the
+output stays two files per model (`<name>.h`, `<name>.c`) that build with no include
+path of ours, models compiled by different lgn-compile versions into one directory or
+program never share (or overwrite) one runtime file, and no output file name is added
+that two compiles or two backends could collide on. Everything in it is static, so two
+models' sources link into one program.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
+import importlib.resources
 from collections import Counter
 from dataclasses import dataclass
 
@@ -53,6 +70,7 @@ _WIDTH_CONDITIONS = {
 MIN_WIDE_KERNEL_GATES = 16  # a wider table gets its own loop when this many gates use it
 MAX_WIDE_KERNELS = 32       # ... for at most this many tables (bounded code size)
 ZERO, ONES = "LGN_ZERO", "LGN_ONES"
+RUNTIME = "lgn_runtime.h"  # in templates/: the fixed runtime that every <name>.c inlines
 
 
 @dataclass(frozen=True)
@@ -196,6 +214,12 @@ def _c_array(values: list[int], per_line: int = 24) -> list[str]:
             for i in range(0, len(values), per_line)]
 
 
+@functools.cache
+def runtime_source() -> str:
+    """The fixed C runtime, templates/lgn_runtime.h, as the emitted source inlines it."""
+    return importlib.resources.files("lgn_compile.templates").joinpath(RUNTIME).read_text()
+
+
 def emit_c(g: nx.DiGraph, simd: str = "auto") -> dict[str, str]:
     """File name -> contents: `<name>.h` (the API) and `<name>.c` (includes "<name>.h")."""
     if simd not in SIMD_MODES:
@@ -215,7 +239,7 @@ def emit_c(g: nx.DiGraph, simd: str = "auto") -> dict[str, str]:
         s=model_summary(g), version=__version__, name=name, NAME=name.upper(),
         simd=simd, width_conditions=_WIDTH_CONDITIONS[simd],
         num_outputs=g.graph["num_classes"] * group_size, num_slots=p.num_slots, skipped=p.skipped,
-        slot_type="uint16_t" if p.num_slots <= 0xFFFF else "uint32_t",
+        slot_bits=16 if p.num_slots <= 0xFFFF else 32, runtime=runtime_source(),
         count_bits=max(1, group_size.bit_length()),
         kernels=p.kernels, runs=p.runs, max_arity=max((k.arity for k in p.kernels), default=1),
         wiring=_c_array(wiring), luts=[f"UINT64_C({t})," for t in luts] or ["0,"],
