@@ -45,34 +45,28 @@ static uint8_t *need_bytes(size_t n)
     return bytes;
 }
 
-/* n slots from stdin, then 16 zero entries (the 16-wide adder tree's spare reads). */
-static lgn_slot *need_slots(size_t n)
+/* n uint64_t from stdin as 2- or 4-byte unsigned integers (`size`), then 16 zero entries
+ * (for slots: the 16-wide adder tree's spare reads). */
+static void *need_array(size_t n, size_t size)
 {
     uint64_t *words = need_words(n, 0);
-    lgn_slot *slots = calloc(n + 16, sizeof *slots);
-    size_t i;
-
-    if (!slots)
-        exit(3);
-    for (i = 0; i < n; ++i)
-        slots[i] = (lgn_slot)words[i];
-    free(words);
-    return slots;
-}
-
-static uint32_t *need_u32(size_t n)
-{
-    uint64_t *words = need_words(n, 0);
-    uint32_t *out = calloc(n + 1, sizeof *out);
+    void *out = calloc(n + 16, size);
     size_t i;
 
     if (!out)
         exit(3);
-    for (i = 0; i < n; ++i)
-        out[i] = (uint32_t)words[i];
+    for (i = 0; i < n; ++i) {
+        if (size == 2)
+            ((uint16_t *)out)[i] = (uint16_t)words[i];
+        else
+            ((uint32_t *)out)[i] = (uint32_t)words[i];
+    }
     free(words);
     return out;
 }
+
+#define need_slots(n) ((lgn_slot *)need_array((n), sizeof(lgn_slot)))
+#define need_u32(n) ((uint32_t *)need_array((n), sizeof(uint32_t)))
 
 /* A zeroed, 64-byte aligned work area of `words` lgn_words; *base is what to free. */
 static lgn_word *words_area(size_t words, uint64_t **base)
