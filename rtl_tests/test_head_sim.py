@@ -62,3 +62,20 @@ def test_head_mutation_is_caught(tmp_path, mutate):
     run = simulate_pipelined(graph, bits, "icarus", tmp_path, 0, "sync", None, mutant)
     expected = evaluate.scores(graph, bits)
     assert (run.scores != expected).any(), "the mutated head went unnoticed"
+
+
+def test_comparator_mutation_is_caught(tmp_path):
+    """The first argmax match's subtraction with its operands swapped (the borrow then says
+    left > right): the scores stay right and the class index goes wrong."""
+    graph = random_ir(5, 15, (90, 72), 3, 2, OPTIMIZE, name="cmp_mutant")
+    bits = random_input_bits(5, 240, 15)
+    source = build_verilog(graph)[0]["cmp_mutant.v"]
+    sub = re.search(r"^\s*wire \[\d+:0\] sub1_0 = (\{1'b0, \w+\}) - (\{1'b0, \w+\});$", source,
+                    re.MULTILINE)
+    mutant = source.replace(sub[0], sub[0].replace(f"{sub[1]} - {sub[2]}",
+                                                   f"{sub[2]} - {sub[1]}"))
+    assert mutant != source
+    run = simulate_pipelined(graph, bits, "icarus", tmp_path, 0, "sync", None, mutant)
+    assert (run.scores == evaluate.scores(graph, bits)).all()
+    assert (run.classes != evaluate.scores(graph, bits).argmax(axis=1)).any(), \
+        "the mutated comparator went unnoticed"

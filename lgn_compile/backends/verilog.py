@@ -67,7 +67,7 @@ _RESERVED = frozenset("""
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Names of the module's own signals: Verilator rejects a module named like one of them.
 _SIGNAL = re.compile(r"(x|scores|class_idx|unused_ok|clk|rst|valid_in|valid_out|valid_pipe"
-                     r"|(g|x|score)\d+|(take|idx|best)\d+_\d+|pc\d+_\d+_\d+_\d+)(_q\d+)?\Z")
+                     r"|(g|x|score)\d+|(sub|take|idx|best)\d+_\d+|pc\d+_\d+_\d+_\d+)(_q\d+)?\Z")
 _ITEMS_PER_LINE = 8
 
 

@@ -14,7 +14,11 @@ The head after the logic layers, sized for LUTs:
   built. When every column holds at most two bits, one W-bit adder (a carry chain)
   finishes the score; with one bit per column the score is just their concatenation.
 - argmax: a balanced comparator tree (tournament) of strict `>`, the lower index winning
-  ties, as torch.argmax; each match is a comparison level and a selection level.
+  ties, as torch.argmax; each match is a comparison level and a selection level. The
+  comparison `right > left` is the borrow of `left - right` (one W+1-bit subtraction):
+  a carry chain whose last carry is the result, with no inverter before or after it
+  (yosys maps `>` on ECP5 to a chain plus a LUT after it: 248 MHz where the borrow
+  reaches 330 MHz in the same argmax tree).
 
 Datapath levels, in order: the logic layers, the counter levels, the final adder (when a
 class needs one), the argmax levels. `pipeline=N` puts a register stage after every N
@@ -88,8 +92,8 @@ class Wire(Signal):
 
     kinds: gate (param: truth table; args: the operands it depends on, in operand order,
     None for one it ignores), count (bit `param` of the popcount of args), add (args: rows
-    of `width` bits each, least significant first; param: a constant added), gt (a > b),
-    mux (args sel, a, b: sel ? a : b).
+    of `width` bits each, least significant first; param: a constant added), sub (a - b
+    modulo 2**width), bit (bit `param` of a), mux (args sel, a, b: sel ? a : b).
     """
 
     kind: str = "gate"
@@ -170,7 +174,8 @@ _SPELL = {
     "gate": _spell_gate,
     "count": _spell_count,
     "add": _spell_add,
-    "gt": lambda w: f"{w.args[0].spell()} > {w.args[1].spell()}",
+    "sub": lambda w: f"{{1'b0, {w.args[0].spell()}}} - {{1'b0, {w.args[1].spell()}}}",
+    "bit": lambda w: f"{w.args[0].spell()}[{w.param}]",
     "mux": lambda w: f"{w.args[0].spell()} ? {w.args[1].spell()} : {w.args[2].spell()}",
 }
 _EVALUATE = {
@@ -178,7 +183,8 @@ _EVALUATE = {
     "count": lambda w, v: (sum(v) >> w.param) & 1,
     "add": lambda w, v: (sum(bit << (i % w.width) for i, bit in enumerate(v)) + w.param)
     % (1 << w.width),
-    "gt": lambda w, v: int(v[0] > v[1]),
+    "sub": lambda w, v: (v[0] - v[1]) % (1 << w.width),
+    "bit": lambda w, v: (v[0] >> w.param) & 1,
     "mux": lambda w, v: v[1] if v[0] else v[2],
 }
 
@@ -254,7 +260,7 @@ class Design:
                 "register_split": self.register_split(),
                 "head": {"counters": sum(1 for w in head if w.kind == "count"),
                          "adders": sum(1 for w in head if w.kind == "add" and w.level),
-                         "comparators": sum(1 for w in head if w.kind == "gt")}}
+                         "comparators": sum(1 for w in head if w.kind == "sub")}}
 
 
 def score_width(group_size: int) -> int:
@@ -338,9 +344,10 @@ def argmax(scores: list[Operand], width: int, idx_width: int) -> tuple[list[Wire
     """A balanced comparator tree over (score, index) pairs: (wires, class_idx operand).
 
     Neighbours meet pairwise at each level; the right (higher-indexed) side wins only with
-    a strictly greater score, so ties go to the lowest class index. The winning score of
-    the final match is never read, so it is not built. A match takes two datapath levels,
-    the comparison (a carry chain) and then the selection, so `--pipeline 1` registers
+    a strictly greater score, so ties go to the lowest class index: `take` = right > left
+    is bit `width` of `sub` = {0, left} - {0, right}, the borrow (one carry chain). The
+    winning score of the final match is never read, so it is not built. A match takes two
+    datapath levels, the comparison and then the selection, so `--pipeline 1` registers
     between them: on ECP5 the two in one clock were the critical path.
     """
     level: list[tuple[Operand, Operand]] = [(s, Const(c, idx_width)) for c, s in enumerate(scores)]
@@ -351,11 +358,13 @@ def argmax(scores: list[Operand], width: int, idx_width: int) -> tuple[list[Wire
         merged = []
         for i in range(0, len(level) - 1, 2):
             (left_score, left_idx), (right_score, right_idx) = level[i], level[i + 1]
-            take = Wire(f"take{depth}_{i // 2}", 1, kind="gt", args=[right_score, left_score],
+            sub = Wire(f"sub{depth}_{i // 2}", width + 1, kind="sub",
+                       args=[left_score, right_score], level=2 * depth - 1)
+            take = Wire(f"take{depth}_{i // 2}", 1, kind="bit", args=[sub], param=width,
                         level=2 * depth - 1)
             idx = Wire(f"idx{depth}_{i // 2}", idx_width, kind="mux",
                        args=[take, right_idx, left_idx], level=2 * depth)
-            wires += [take, idx]
+            wires += [sub, take, idx]
             best = right_score
             if len(level) > 2:
                 best = Wire(f"best{depth}_{i // 2}", width, kind="mux",
