@@ -9,7 +9,9 @@ compiled at -O2:
   that head;
 - after yosys `synth_ecp5` + nextpnr-ecp5 (LFE5U-85F, out of context, every input and
   output registered by a wrapper): LUT4, FF, Fmax and latency, combinational and with
-  `--pipeline N` (datapath FFs split into logic and head from the design object);
+  `--pipeline N` (datapath FFs split into logic and head from the design object), with
+  the head's counters sized for ECP5's LUT4 (`--counter-inputs 3`, full adders; the
+  LUT6 figures above use 6-input counters), nextpnr seed `--seed` (default 1);
 - the published anchors (DWN, MNIST) beside them.
 
 Prints a table and writes benchmarks/results/fpga.json (rows of models not measured in a
@@ -65,7 +67,8 @@ def lut_mapper(graph, head_lut6: int) -> dict:
             "depth": mapping.depth, "seconds": round(time.perf_counter() - start, 1)}
 
 
-def measure(name: str, path: Path, pipelines: list[int], timeout: float) -> dict:
+def measure(name: str, path: Path, pipelines: list[int], timeout: float,
+            counter_inputs: int = 3, seed: int = 1) -> dict:
     from lgn_compile import ir
     from lgn_compile.backends.verilog import build_verilog
     from lgn_compile.model_file import load_model
@@ -95,10 +98,11 @@ def measure(name: str, path: Path, pipelines: list[int], timeout: float) -> dict
     row["lut_mapper"] = lut_mapper(graph, xilinx["head"]["lut6"])
     row["ecp5"] = {}
     for pipeline in pipelines:
-        files, design = build_verilog(graph, pipeline, "sync")
+        files, design = build_verilog(graph, pipeline, "sync", counter_inputs=counter_inputs)
         figures = pnr_report(files[f"{model.name}.v"], design.ports, model.name,
-                             timeout=timeout)
+                             timeout=timeout, seed=seed)
         summary = design.summary()
+        figures["counter_inputs"] = counter_inputs
         figures["register_split"] = summary["register_split"]
         figures["levels"] = summary["levels"]
         row["ecp5"][f"pipeline{pipeline}"] = figures
@@ -132,6 +136,10 @@ def main() -> None:
                         help="builds to place and route: 0 combinational, N pipelined every "
                              "N levels (default 0,1)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per tool run")
+    parser.add_argument("--counter-inputs", type=int, default=3,
+                        help="popcount counter size of the ECP5 builds (default 3: full "
+                             "adders, one LUT4 each)")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default 1)")
     args = parser.parse_args()
     models = [tuple(spec.split("=", 1)) for spec in args.model]
     if not models:
@@ -143,7 +151,8 @@ def main() -> None:
     pipelines = [int(p) for p in args.pipeline.split(",") if p]
     rows = []
     for name, path in models:
-        rows.append(measure(name, Path(path), pipelines, args.timeout))
+        rows.append(measure(name, Path(path), pipelines, args.timeout, args.counter_inputs,
+                            args.seed))
     print_table(rows)
     kept = json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
     measured = {row["model"] for row in rows}

@@ -42,7 +42,7 @@ def _device_help() -> str:
 
 def _compile_parser() -> argparse.ArgumentParser:
     from lgn_compile.backends.c import SIMD_MODES
-    from lgn_compile.backends.verilog import RESETS
+    from lgn_compile.backends.verilog import COUNTER_INPUTS, COUNTER_SIZES, RESETS
     from lgn_compile.compiler import ALL_TARGETS, TARGETS
     from lgn_compile.passes import PASSES, PRESETS
     from lgn_compile.synth import DEFAULT_PNR_DEVICE, PNR_DEVICES
@@ -89,6 +89,13 @@ def _compile_parser() -> argparse.ArgumentParser:
                    help="Verilog: a register stage every N logic layers and through the "
                         "popcount/argmax head, with clk, rst, valid_in/valid_out; one sample "
                         "per clock (default 0: combinational)")
+    p.add_argument("--counter-inputs", type=int, choices=COUNTER_SIZES, default=COUNTER_INPUTS,
+                   metavar="K",
+                   help="Verilog: popcount counters of K inputs "
+                        f"({', '.join(map(str, COUNTER_SIZES))}): 6 (default) makes each "
+                        "counter bit one LUT6; 3 (full adders) suits "
+                        "LUT4 FPGAs such as ECP5 and iCE40: fewer LUT4 and a higher Fmax, "
+                        "with more levels (latency and flip-flops when pipelined)")
     p.add_argument("--reset", choices=RESETS, default="sync",
                    help="Verilog with --pipeline: rst (active high) clears the valid "
                         "pipeline synchronously, asynchronously, or there is no rst (default: sync)")
@@ -247,6 +254,7 @@ def _targets(values: list[str] | None) -> list[str]:
 
 
 def _compile(args) -> int:
+    from lgn_compile.backends.verilog import COUNTER_INPUTS
     from lgn_compile.compiler import REPORT_NAME, compile_model
     from lgn_compile.model_file import load_model
     from lgn_compile.output import commit, plan_outputs
@@ -259,6 +267,8 @@ def _compile(args) -> int:
                                             ("--testbench", args.testbench),
                                             ("--feature-bits", args.feature_bits is not None),
                                             ("--synth-report", args.synth_report),
+                                            ("--counter-inputs", args.counter_inputs
+                                             != COUNTER_INPUTS),
                                             ("--pnr-report", args.pnr_report)) if on]
     if verilog_flags and "verilog" not in targets:
         raise LgnError(f"{verilog_flags[0]} needs the verilog target (e.g. --target verilog)")
@@ -284,7 +294,8 @@ def _compile(args) -> int:
         files, report = compile_model(
             model, targets, pass_names, source=str(args.model), synth_report=args.synth_report,
             backend_options=backend_options(args.simd, args.pipeline, args.reset,
-                                            args.testbench, args.feature_bits),
+                                            args.testbench, args.feature_bits,
+                                            args.counter_inputs),
             progress=say, pnr_device=pnr_device)
         if args.build:  # built before anything is written, and written with the rest
             say("building the C library (gcc)")

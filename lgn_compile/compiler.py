@@ -9,7 +9,7 @@ from lgn_compile import __version__, ir
 from lgn_compile.backends.c import emit_c
 from lgn_compile.backends.python import emit_python
 from lgn_compile.backends.synth_scripts import synth_scripts
-from lgn_compile.backends.verilog import build_verilog, emit_verilog, verilog_report
+from lgn_compile.backends.verilog import COUNTER_INPUTS, build_verilog, emit_verilog, verilog_report
 from lgn_compile.errors import LgnError
 from lgn_compile.exports import EXPORTS
 from lgn_compile.model_file import Model
@@ -67,11 +67,12 @@ def _merge(files: dict[str, str | bytes], new: dict[str, str | bytes], target: s
 
 
 def backend_options(simd: str = "auto", pipeline: int = 0, reset: str = "sync",
-                    testbench: bool = False, feature_bits: str | None = None) -> dict:
+                    testbench: bool = False, feature_bits: str | None = None,
+                    counter_inputs: int = COUNTER_INPUTS) -> dict:
     """`compile_model`'s backend_options from the user's settings (CLI flags or API args)."""
     return {"c": {"simd": simd},
             "verilog": {"pipeline": pipeline, "reset": reset, "testbench": testbench,
-                        "feature_bits": feature_bits}}
+                        "feature_bits": feature_bits, "counter_inputs": counter_inputs}}
 
 
 def compile_model(model: Model, targets: list[str], pass_names: list[str],

@@ -181,9 +181,10 @@ def pnr_report(verilog_source: str, ports, top: str, device: str = DEFAULT_PNR_D
         started = time.perf_counter()
         _run([yosys, "-q", "-p", script], work, timeout, f"yosys synth_{family} of {top}")
         synth_s = time.perf_counter() - started
-        _run([nextpnr, *PNR_DEVICES[device].nextpnr_args, "--json", "net.json", "--out-of-context", "--freq",
-              str(target_mhz), "--timing-allow-fail", "--report", "report.json", "--seed",
-              str(seed), "-q", "--log", "nextpnr.log"], work, timeout, f"nextpnr-{family} of {top}")
+        _run([nextpnr, *PNR_DEVICES[device].nextpnr_args, "--json", "net.json",
+              "--out-of-context", "--freq", str(target_mhz), "--timing-allow-fail",
+              "--report", "report.json", "--seed", str(seed), "-q", "--log", "nextpnr.log"],
+             work, timeout, f"nextpnr-{family} of {top}")
         pnr_s = time.perf_counter() - started - synth_s
         cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
         routed = json.loads((work / "report.json").read_text())
@@ -195,7 +196,8 @@ def pnr_report(verilog_source: str, ports, top: str, device: str = DEFAULT_PNR_D
     used = {kind: entry["used"] for kind, entry in routed["utilization"].items()}
     critical = max(routed.get("critical_paths", []), default=None,
                    key=lambda path: sum(step["delay"] for step in path["path"]))
-    return {"device": part, "seed": seed, "lut4": cells.get("LUT4", 0), "carry": cells.get("CCU2C", 0),
+    return {"device": part, "seed": seed, "lut4": cells.get("LUT4", 0),
+            "carry": cells.get("CCU2C", 0),
             "ff": used.get("TRELLIS_FF", 0) - wrapper_ffs, "slices_comb": used.get("TRELLIS_COMB"),
             "fmax_mhz": round(fmax, 1) if fmax else None, "target_mhz": target_mhz,
             "latency_cycles": ports.latency, "latency_ns": round(cycles * 1000 / fmax, 2)

@@ -36,6 +36,19 @@ def test_wide_groups_match_reference(simulator, tmp_path, group_size):
                        for entered, out in zip(run.in_cycles, run.out_cycles))
 
 
+def test_full_adder_head_matches_reference(tmp_path):
+    """--counter-inputs 3 (the LUT4 FPGAs' head), registered at every level, under Icarus."""
+    graph = random_ir(37, 15, (90, 3 * 37), 3, 2, OPTIMIZE, name="fa37")
+    bits = random_input_bits(37, 240, 15)
+    files, design = build_verilog(graph, 1, "sync", counter_inputs=3)
+    assert design.levels["popcount"] >= 6
+    run = simulate_pipelined(graph, bits, "icarus", tmp_path, 1, "sync", VALID,
+                             files["fa37.v"])
+    assert_matches_reference(graph, bits, run.scores, run.classes)
+    assert all(out - entered == design.latency
+               for entered, out in zip(run.in_cycles, run.out_cycles))
+
+
 def _carry_as_sum(source: str) -> str:
     """A counter's carry bit (bit 1) computed as its sum bit: the wrong compressor output."""
     carry = re.search(r"^\s*wire (pc0_1_(\d+))_1 = .*;$", source, re.MULTILINE)

@@ -20,6 +20,7 @@ from lgn_compile.model_file import load_model
 from lgn_compile.passes import PRESETS, optimize_model
 from lgn_compile.synth import pnr_report, pnr_wrapper
 
+
 @pytest.fixture(scope="module")
 def digits_graph(tmp_path_factory):
     path = tmp_path_factory.mktemp("digits") / "model.pt"
@@ -80,7 +81,7 @@ def tiny_model_path(tmp_path):
 
 def test_missing_place_and_route_tools_are_one_line_and_write_nothing(
         tiny_model_path, tmp_path, monkeypatch, capsys):
-    import lgn_compile.synth as synth
+    from lgn_compile import synth
 
     monkeypatch.setattr(synth.sys, "executable", str(tmp_path / "no-venv" / "python"))
     monkeypatch.setattr(synth.shutil, "which", lambda name: None)
@@ -115,7 +116,7 @@ def test_pnr_devices_in_help_come_from_the_registry(capsys):
 def test_pnr_report_reaches_report_json_summary_and_html(tiny_model_path, tmp_path,
                                                          monkeypatch, capsys):
     """pnr_report stubbed: its figures land in report.json's `pnr`, the summary and the page."""
-    import lgn_compile.synth as synth
+    from lgn_compile import synth
 
     seen = {}
 

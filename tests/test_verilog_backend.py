@@ -390,6 +390,33 @@ def test_cli_reports_latency(model_path, tmp_path):
     assert main([str(model_path), "-t", "c", "--pipeline", "2", "-o", str(tmp_path / "c")]) == 2
 
 
+def test_cli_counter_inputs(model_path, tmp_path):
+    """--counter-inputs 3 (full adders, for LUT4 FPGAs): more counter levels, wires named
+    apart from the 6-input head's (`_of3`), reported; a size it does not build is refused."""
+    from lgn_compile.backends.verilog import build_verilog
+    from lgn_compile.cli import main
+    from lgn_compile.model_file import load_model
+    from lgn_compile.passes import PRESETS, optimize_model
+
+    out = tmp_path / "out"
+    assert main([str(model_path), "-t", "verilog", "--counter-inputs", "3", "--pipeline", "1",
+                 "-o", str(out), "-q"]) == 0
+    report = json.loads((out / "report.json").read_text())["verilog"]
+    source = next(out.glob("*.v")).read_text()
+    assert report["head"]["counter_inputs"] == 3 and "a tree of 3-input counters" in source
+    assert re.search(r"wire pc0_1_0_0_of3 = ", source) and not re.search(r"wire pc\S*_\d = ",
+                                                                          source)
+    graph = optimize_model(load_model(model_path), PRESETS[2])[0]
+    six = build_verilog(graph, 1)[1]
+    assert report["levels"]["popcount"] > six.levels["popcount"]  # groups of 6 bits
+    assert report["latency"] == six.latency + report["levels"]["popcount"] \
+        - six.levels["popcount"]
+    assert main([str(model_path), "-t", "c", "--counter-inputs", "3",
+                 "-o", str(tmp_path / "c")]) == 2
+    with pytest.raises(LgnError, match="counters take 3, 4, 5, 6 inputs, not 2"):
+        build_verilog(graph, counter_inputs=2)
+
+
 @pytest.mark.parametrize("bits,frac", [(5, 0), (8, 3), (4, 4), (1, 0)])
 def test_feature_comparators_match_the_encoder(bits, frac):
     """Every grid value q / 2**frac against float32 thresholds: the comparator equals `>`."""

@@ -29,8 +29,9 @@ import networkx as nx
 
 from lgn_compile import __version__
 from lgn_compile.backends import model_summary, render
-from lgn_compile.backends.verilog_design import (COUNTER_INPUTS, Design,  # noqa: F401
-                                                 index_width, pipeline_latency, score_width)
+from lgn_compile.backends.verilog_design import (COUNTER_INPUTS, COUNTER_SIZES,  # noqa: F401
+                                                 Design, index_width, pipeline_latency,
+                                                 score_width)
 from lgn_compile.backends.verilog_design import design as build_design
 from lgn_compile.errors import LgnError
 
@@ -67,7 +68,8 @@ _RESERVED = frozenset("""
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Names of the module's own signals: Verilator rejects a module named like one of them.
 _SIGNAL = re.compile(r"(x|scores|class_idx|unused_ok|clk|rst|valid_in|valid_out|valid_pipe"
-                     r"|(g|x|score)\d+|(sub|take|idx|best)\d+_\d+|pc\d+_\d+_\d+_\d+)(_q\d+)?\Z")
+                     r"|(g|x|score)\d+|(sub|take|idx|best)\d+_\d+"
+                     r"|pc\d+_\d+_\d+_\d+(_of\d)?)(_q\d+)?\Z")
 _ITEMS_PER_LINE = 8
 
 
@@ -84,12 +86,15 @@ def _check_module_name(name: str) -> None:
                        "a signal inside the emitted module (rename the model)")
 
 
-def _check_options(pipeline: int, reset: str) -> None:
+def _check_options(pipeline: int, reset: str, counter_inputs: int = COUNTER_INPUTS) -> None:
     if pipeline < 0:
         raise LgnError(f"--pipeline must be 0 (combinational) or a positive number of logic "
                        f"layers per stage, not {pipeline}")
     if reset not in RESETS:
         raise LgnError(f"unknown reset {reset!r} (choose from {', '.join(RESETS)})")
+    if counter_inputs not in COUNTER_SIZES:
+        raise LgnError(f"counters take {', '.join(map(str, COUNTER_SIZES))} inputs, not "
+                       f"{counter_inputs}")
 
 
 def emit_verilog(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
@@ -108,7 +113,7 @@ def build_verilog(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
     `counter_inputs`: bits per popcount counter, the LUT size (6; 3 for LUT4 FPGAs)."""
     name = g.graph["name"]
     _check_module_name(name)
-    _check_options(pipeline, reset)
+    _check_options(pipeline, reset, counter_inputs)
     design = build_design(g, pipeline, reset, counter_inputs)
     source = render(
         "verilog.v.j2", s=model_summary(g), version=__version__, width=design.ports.score_width,

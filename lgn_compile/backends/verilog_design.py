@@ -9,7 +9,9 @@ The template (templates/verilog.v.j2) only spells it out.
 The head after the logic layers, sized for LUTs:
 - popcount per class: a compressor tree over the class's bit heap. Each level replaces
   every column's bits (up to `counter_inputs` at a time, default 6) by the binary count of
-  them: a 6:3 counter is three 6-input functions, one LUT6 each. Arithmetic is modulo
+  them: a 6:3 counter is three 6-input functions, one LUT6 each. On LUT4 FPGAs (ECP5,
+  iCE40) 3:2 counters (full adders: two LUT4, one level each) are smaller and faster:
+  a 6-input function there is four LUT4 and two muxes. Arithmetic is modulo
   2**W (W the score width; a score never reaches 2**W), so no bit above column W-1 is
   built. When every column holds at most two bits, one W-bit adder (a carry chain)
   finishes the score; with one bit per column the score is just their concatenation.
@@ -38,6 +40,7 @@ from lgn_compile import gates, ir
 from lgn_compile.verify.simulate import Ports
 
 COUNTER_INPUTS = 6  # bits a popcount counter takes: one LUT6 per output bit
+COUNTER_SIZES = (3, 4, 5, 6)  # the choices: 3 (full adders) for LUT4 FPGAs, 6 for LUT6
 
 
 @dataclass(eq=False)
@@ -226,6 +229,7 @@ class Design:
     class_idx: Operand
     unused: list[str]                  # inputs (as ranges) and gates nothing reads
     levels: dict[str, int]             # datapath levels: logic, popcount, argmax
+    counter_inputs: int = COUNTER_INPUTS  # bits per popcount counter
 
     @property
     def latency(self) -> int:
@@ -258,7 +262,8 @@ class Design:
                 "stages": len(self.stages) if self.latency else 0, "levels": self.levels,
                 "register_bits": self.register_bits if self.latency else 0,
                 "register_split": self.register_split(),
-                "head": {"counters": sum(1 for w in head if w.kind == "count"),
+                "head": {"counter_inputs": self.counter_inputs,
+                         "counters": sum(1 for w in head if w.kind == "count"),
                          "adders": sum(1 for w in head if w.kind == "add" and w.level),
                          "comparators": sum(1 for w in head if w.kind == "sub")}}
 
@@ -312,6 +317,10 @@ def _popcount(cls: int, leaves: list[Operand], width: int, counter_inputs: int,
     # and the pipeline latency depend on the group size only, not on which output bits the
     # passes made constant, so -O0 and -O2 heads match wire for wire (verify --formal cuts
     # its proof at them).
+    # A counter size other than the default names its wires apart (`_of3`): `verify
+    # --formal` matches same-named wires of two builds, and equal names must mean equal
+    # functions there.
+    suffix = "" if counter_inputs == COUNTER_INPUTS else f"_of{counter_inputs}"
     ones = 0
     columns = [list(leaves)] + [[] for _ in range(width - 1)]
     wires: list[Wire] = []
@@ -326,7 +335,7 @@ def _popcount(cls: int, leaves: list[Operand], width: int, counter_inputs: int,
                     merged[j].extend(take)
                     continue
                 for k in range(min(len(take).bit_length(), width - j)):
-                    wire = Wire(f"pc{cls}_{depth}_{counter}_{k}", 1, kind="count",
+                    wire = Wire(f"pc{cls}_{depth}_{counter}_{k}{suffix}", 1, kind="count",
                                 args=take, param=k, level=depth)
                     wires.append(wire)
                     merged[j + k].append(wire)
@@ -500,7 +509,7 @@ def design(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
     ports = Ports(len(inputs), num_classes, width, idx_width, latency,
                   reset if pipeline else "none")
     unused = _unused(inputs, gate_wires, stages, [source for _, source in scores])
-    return Design(ports, pipeline, stages, scores, class_idx, unused, levels)
+    return Design(ports, pipeline, stages, scores, class_idx, unused, levels, counter_inputs)
 
 
 def _unused(inputs: list[Input], gate_wires: list[Wire], stages: list[Stage],
