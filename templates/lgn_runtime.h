@@ -3,8 +3,8 @@
  * Everything the emitted C does that does not depend on a model's data: the bit-sliced
  * word type, input packing (bytes or packed bits -> bit planes), the 64x64 bit-matrix
  * transpose, the carry-save (Harley-Seal) popcount of output planes, the extraction of
- * class scores, the threaded batch driver (LGN_THREADS) and the one-sample bit
- * interpreter. A model's source (lgn-compile's <name>.c) holds its data (wiring, tables,
+ * class scores, the threaded batch driver (LGN_THREADS) and the one-sample paths (the
+ * packed 2-input gate program lgn_pairs, the general bit interpreter lgn_interpret). A model's source (lgn-compile's <name>.c) holds its data (wiring, tables,
  * output slots) and the kernel loops, and calls these. The backend inlines this file
  * into every emitted <name>.c, so the emitted C stays one self-contained file per model;
  * here it is a header of its own so that it is compiled and unit-tested on its own
@@ -639,16 +639,70 @@ static inline void lgn_interpret(const struct lgn_net *net, uint32_t *work)
     }
 }
 
-/* The class scores of the one sample whose output slots are in `work`. */
-static inline void lgn_bit_scores(const struct lgn_groups *g, const uint32_t *work,
-                                  uint32_t *scores)
+/* The one-sample program of a net of 2-input gates (lgn-compile's <name>_pairs; nets with
+ * wider gates, or more than 16,384 workspace bits, take lgn_interpret): one uint32_t per
+ * gate, its truth table in bits 0-3 (indexed a | b << 1) and the workspace bits of its
+ * operands a and b in bits 4-17 and 18-31. Results are not slots but consecutive bits:
+ * the gates fill the words from `out` on, 32 gates a word, each result shifted in at the
+ * top (the word's first gate ends up at bit 0; the last word's n gates at bits 32-n..31)
+ * and the word stored after every gate, so that the next gates can read it. Each operand
+ * field is where its bit is when the gate runs (the emitter knows), so no result slot
+ * is stored and no table loaded per gate: about half the flash and instructions of
+ * lgn_interpret on a Cortex-M (4 bytes a gate, ~18 Cortex-M4 instructions). The
+ * operands are read with shifts only (no mask constants: the Cortex-M0+ has few
+ * registers). */
+static inline void lgn_pairs(const uint32_t *pairs, size_t num_gates, uint32_t *out,
+                             const uint32_t *work)
+{
+    const uint32_t *const end = pairs + num_gates;
+
+    while (pairs < end) {
+        const uint32_t *const stop = end - pairs > 32 ? pairs + 32 : end;
+        uint32_t word = 0;
+
+        do {
+            const uint32_t gate = *pairs++;
+            const uint32_t a = gate << 14 >> 18, b = gate >> 18;
+            const uint32_t index = (work[a / 32] >> (a % 32) << 31 >> 31)
+                                   | (work[b / 32] >> (b % 32) << 31 >> 30);
+
+            word = (word >> 1) | (gate >> index << 31);
+            *out = word;
+        } while (pairs < stop);
+        ++out;
+    }
+}
+
+/* A model's class groups in the one-sample workspace: class c counts the bits masks[k]
+ * of work[words[k]] for k = starts[c] .. starts[c+1]-1, plus base[c] (a bit that counts
+ * twice is in two masks). The pair program puts each class's output gates side by side,
+ * so a word of 32 output bits costs one masked popcount, not 32 bit reads. */
+struct lgn_masks {
+    const uint16_t *words;
+    const uint32_t *masks;
+    const uint32_t *starts;
+    const uint32_t *base;
+    size_t num_classes;
+};
+
+/* Set bits of x (no popcount instruction on a Cortex-M). */
+static LGN_INLINE uint32_t lgn_popcount32(uint32_t x)
+{
+    x -= (x >> 1) & 0x55555555u;
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    return (((x + (x >> 4)) & 0x0F0F0F0Fu) * 0x01010101u) >> 24;
+}
+
+/* The class scores of the one sample evaluated in `work`. */
+static inline void lgn_mask_scores(const struct lgn_masks *g, const uint32_t *work,
+                                   uint32_t *scores)
 {
     size_t c, k;
 
     for (c = 0; c < g->num_classes; ++c) {
         uint32_t score = g->base[c];
         for (k = g->starts[c]; k < g->starts[c + 1]; ++k)
-            score += lgn_get(work, g->outputs[k]);
+            score += lgn_popcount32(work[g->words[k]] & g->masks[k]);
         scores[c] = score;
     }
 }

@@ -10,7 +10,7 @@
 
 #include "lgn_runtime.h"
 
-enum { PACK = 1, TRANSPOSE, POPCOUNT, COUNT, LOOKUP, SLICES, CLASSIFY, CONFIG };
+enum { PACK = 1, TRANSPOSE, POPCOUNT, COUNT, LOOKUP, SLICES, CLASSIFY, CONFIG, PAIRS };
 
 static int get(uint64_t *v)
 {
@@ -202,7 +202,8 @@ static void slices(void)
 
 /* CLASSIFY: num_slots, packed, num_inputs, num_kernels, kernels (arity, generic, table
  * each), num_runs, runs (kernel, count each), wiring length, wiring, luts length, luts,
- * num_classes, starts, outputs, base, num_consts, consts (slot, value each), the sample
+ * num_classes, mask starts, mask words, masks, base (struct lgn_masks), num_consts, consts
+ * (slot, value each), the sample
  * (bytes, or packed) -> scores (uint32), then the argmax (uint32). */
 static void classify(void)
 {
@@ -214,8 +215,8 @@ static void classify(void)
     size_t num_runs, n, i, num_classes;
     lgn_slot *wiring;
     uint64_t *luts;
-    uint32_t *starts, *add, *scores, *work;
-    lgn_slot *outputs;
+    uint32_t *starts, *masks, *add, *scores, *work;
+    uint16_t *words;
     uint8_t *sample;
     uint32_t best;
 
@@ -236,13 +237,14 @@ static void classify(void)
     luts = need_words(n, 0);
     num_classes = need();
     starts = need_u32(num_classes + 1);
-    outputs = need_slots(starts[num_classes]);
+    words = (uint16_t *)need_array(starts[num_classes], sizeof(uint16_t));
+    masks = need_u32(starts[num_classes]);
     add = need_u32(num_classes);
     scores = calloc(num_classes, sizeof *scores);
     work = calloc((num_slots + 31) / 32 + 1, sizeof *work);
     {
         const struct lgn_net net = {kernels, runs, num_runs, wiring, luts};
-        const struct lgn_groups groups = {outputs, starts, add, num_classes};
+        const struct lgn_masks groups = {words, masks, starts, add, num_classes};
         const size_t num_consts = need();
         uint64_t *consts = need_words(2 * num_consts, 0);
 
@@ -255,13 +257,37 @@ static void classify(void)
             lgn_put(work, consts[2 * i], (unsigned)consts[2 * i + 1]);
         free(consts);
         lgn_interpret(&net, work);
-        lgn_bit_scores(&groups, work, scores);
+        lgn_mask_scores(&groups, work, scores);
         best = (uint32_t)lgn_argmax(scores, (int)num_classes);
     }
     put(scores, sizeof *scores, num_classes);
     put(&best, sizeof best, 1);
-    free(kernels), free(runs), free(wiring), free(luts), free(starts), free(outputs);
-    free(add), free(scores), free(work), free(sample);
+    free(kernels), free(runs), free(wiring), free(luts), free(starts), free(words);
+    free(masks), free(add), free(scores), free(work), free(sample);
+}
+
+/* PAIRS: num_words, work (num_words), num_gates, pairs, first_word, num_classes,
+ * starts (num_classes + 1), words, masks (starts[num_classes] each), base -> the work
+ * after lgn_pairs (uint32), then lgn_mask_scores' scores (uint32). */
+static void pairs(void)
+{
+    const size_t num_words = need();
+    uint32_t *work = need_u32(num_words);
+    const size_t num_gates = need();
+    uint32_t *program = need_u32(num_gates);
+    const size_t first_word = need(), num_classes = need();
+    uint32_t *starts = need_u32(num_classes + 1);
+    uint16_t *words = (uint16_t *)need_array(starts[num_classes], sizeof(uint16_t));
+    uint32_t *masks = need_u32(starts[num_classes]), *base = need_u32(num_classes);
+    uint32_t *scores = calloc(num_classes + 1, sizeof *scores);
+    const struct lgn_masks groups = {words, masks, starts, base, num_classes};
+
+    lgn_pairs(program, num_gates, work + first_word, work);
+    lgn_mask_scores(&groups, work, scores);
+    put(work, sizeof *work, num_words);
+    put(scores, sizeof *scores, num_classes);
+    free(work), free(program), free(starts), free(words), free(masks), free(base);
+    free(scores);
 }
 
 int main(void)
@@ -277,6 +303,7 @@ int main(void)
         case LOOKUP: lookup(); break;
         case SLICES: slices(); break;
         case CLASSIFY: classify(); break;
+        case PAIRS: pairs(); break;
         case CONFIG: {
             const uint64_t config[3] = {LGN_WORD_BITS, LGN_COUNT_BITS, sizeof(lgn_slot) * 8};
             put(config, sizeof config[0], 3);

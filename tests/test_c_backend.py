@@ -387,7 +387,7 @@ def test_emission_is_deterministic():
 
 def test_mutated_kernel_is_caught(tmp_path):
     """The differential check bites: make XOR compute XNOR (the batch kernel's expression
-    and the one-sample path's table) and rebuild."""
+    and the tables of the one-sample program's XOR gates) and rebuild."""
     graph = make_graph(seed=27, num_inputs=12, layer_sizes=(60, 40), num_classes=4)
     bits = random_input_bits(27, 130, 12)
     c_file = write_files(graph, tmp_path)
@@ -395,8 +395,10 @@ def test_mutated_kernel_is_caught(tmp_path):
     assert np.array_equal(good.scores(bits), evaluate.scores(graph, bits))
     source = c_file.read_text()
     assert "= o0 ^ o1;" in source
-    assert re.search(r"UINT64_C\(6\) \}, /\* \d+: o0 \^ o1 \*/", source)
-    source = re.sub(r"UINT64_C\(6\)( \}, /\* \d+: o0 \^ o1 \*/)", r"UINT64_C(9)\1", source)
+    head, pairs, tail = re.split(r"(?<=_pairs\[\] = \{\n)(.*?)(?=\n\};)", source, flags=re.S)
+    words = [int(w) for w in re.findall(r"\d+", pairs)]
+    assert any(w & 15 == 6 for w in words)  # table in the low 4 bits (lgn_pairs)
+    source = head + ", ".join(str(w ^ 15 if w & 15 == 6 else w) for w in words) + "," + tail
     c_file.write_text(source.replace("= o0 ^ o1;", "= ~(o0 ^ o1);"))
     bad = CLibrary(build_shared_library(c_file, tmp_path / "libbad.so"), "random_net", 12, 4)
     assert not np.array_equal(bad.scores(bits), evaluate.scores(graph, bits))

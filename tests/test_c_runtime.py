@@ -3,7 +3,8 @@ inlines, compiled strictly (C99, -pedantic, -Werror) for every word width this m
 runs and checked function by function against numpy (tests/c_runtime_check.c is the
 driver): input packing from bytes and packed bits (every tail, odd sample counts),
 the 64x64 transpose, the carry-save popcount, score extraction, the lookup-table mux,
-the threaded slicer and the one-sample interpreter. Mutants of the header fail the
+the threaded slicer, the one-sample interpreter and the 2-input gate program with
+its masked scores. Mutants of the header fail the
 checks; two models' emitted C link into one program."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 from lgn_compile import evaluate, ir
-from lgn_compile.backends.c import RUNTIME, emit_c, runtime_source
+from lgn_compile.backends.c import RUNTIME, emit_c, encode_pairs, mask_entries, runtime_source
 from lgn_compile.model_file import _validate
 from lgn_compile.random_net import random_input_bits, random_model_dict
 from lgn_compile.verify.c_build import (
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not ins
 
 CHECK = Path(__file__).resolve().parent / "c_runtime_check.c"
 STRICT = ("-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-DLGN_THREADS", "-pthread")
-PACK, TRANSPOSE, POPCOUNT, COUNT, LOOKUP, SLICES, CLASSIFY, CONFIG = range(1, 9)
+PACK, TRANSPOSE, POPCOUNT, COUNT, LOOKUP, SLICES, CLASSIFY, CONFIG, PAIRS = range(1, 10)
 # (word bits, counter bits, slot bits, gcc flags): every width, both slot types, counters
 # that hold a few classes per 64-bit tile row or one; 128 is SSE2 on x86-64 (else the
 # generic vector path), 256 without -mavx2 the generic vector path with scalar scores.
@@ -293,6 +294,8 @@ def test_one_sample_interpreter(runtime):
             value[slot] = (table >> sum(int(value[op]) << k for k, op in enumerate(ops))) & 1
         scores = [int(base[c]) + sum(int(value[s]) for s in outputs[starts[c]:starts[c + 1]])
                   for c in range(num_classes)]
+        mask_words, masks, mask_starts = mask_entries(
+            [outputs[starts[c]:starts[c + 1]].tolist() for c in range(num_classes)])
         packed = np.packbits(values != 0, bitorder="little")
         if num_inputs % 8:
             packed[-1] |= np.uint8(0xFF << (num_inputs % 8) & 0xFF)
@@ -300,12 +303,51 @@ def test_one_sample_interpreter(runtime):
             runtime.job(CLASSIFY, slots, is_packed, num_inputs, len(kernels),
                         np.array(kernels, np.uint64), len(runs), np.array(runs, np.uint64),
                         len(wiring), np.array(wiring, np.uint64), len(luts),
-                        np.array(luts, np.uint64), num_classes, starts, outputs, base,
+                        np.array(luts, np.uint64), num_classes, mask_starts, mask_words,
+                        masks, base,
                         len(consts), np.array(consts, np.uint64), data=sample.tobytes(),
                         words=num_classes + 1, dtype=np.uint32)
             cases.append((trial, is_packed, scores + [int(np.argmax(scores))]))
     for (trial, is_packed, want), got in zip(cases, runtime.run()):
         assert got.tolist() == want, f"net {trial}, packed {is_packed}"
+
+
+def test_pair_program_and_mask_scores(runtime):
+    """lgn_pairs on programs of 0-, 1- and 2-input gates from encode_pairs (gates reading
+    fixed bits, finished words and the word being filled; 0 to 100 gates: partial last
+    words) and lgn_mask_scores on output bits with repeats, against a Python walk."""
+    rng = np.random.default_rng(7)
+    cases = []
+    for trial in range(16):
+        num_fixed = int(rng.integers(1, 70))
+        fixed = rng.integers(0, 2, num_fixed).tolist()
+        gates, value = [], list(fixed)
+        for i in range(int(rng.integers(0, 100)) if trial else 0):
+            arity = int(rng.choice([0, 1, 2, 2, 2]))
+            near = max(0, len(value) - 40)  # mostly recent values: the word being filled
+            ops = rng.integers(near if rng.random() < 0.7 else 0, len(value), arity).tolist()
+            table = int(rng.integers(0, 1 << (1 << arity)))
+            gates.append((ops, table))
+            value.append((table >> sum(value[op] << k for k, op in enumerate(ops))) & 1)
+        program = encode_pairs(num_fixed, gates)
+        work = np.zeros(program.num_words, np.uint32)
+        for v, bit in enumerate(fixed):
+            work[v // 32] |= np.uint32(bit << v % 32)
+        num_classes = int(rng.integers(1, 5))
+        groups = [rng.integers(0, len(value), int(rng.integers(0, 50))).tolist()
+                  for _ in range(num_classes)]
+        base = rng.integers(0, 3, num_classes)
+        words, masks, starts = mask_entries([[program.position[v] for v in group]
+                                             for group in groups])
+        runtime.job(PAIRS, len(work), work, len(gates), program.words, program.first_word,
+                    num_classes, starts, words, masks, base,
+                    words=len(work) + num_classes, dtype=np.uint32)
+        scores = [int(base[c]) + sum(value[v] for v in groups[c]) for c in range(num_classes)]
+        cases.append((trial, program, value, scores))
+    for (trial, program, value, scores), got in zip(cases, runtime.run()):
+        bits = [int(got[b // 32] >> (b % 32)) & 1 for b in program.position]
+        assert bits == value, f"program {trial}"
+        assert got[len(got) - len(scores):].tolist() == scores, f"program {trial}"
 
 
 # Mutants of the runtime, one line each, that the checks above must catch.
@@ -320,13 +362,17 @@ MUTANTS = {
     "sixteens weight": ("lgn_add(counter, 4, sixteens);", "lgn_add(counter, 3, sixteens);"),
     "first slice": ("    if (used)\n        lgn_run_slice(&jobs[0]);", "    (void)used;"),
     "interpreter operand": ("| lgn_get(work, p[2]) << 1)", "| lgn_get(work, p[1]) << 1)"),
+    "pair operand": ("b % 32) << 31 >> 30", "a % 32) << 31 >> 30"),
+    "pair word": ("        ++out;\n", "        out += 0;\n"),
+    "popcount": ("x -= (x >> 1) & 0x55555555u;", "x -= (x >> 1) & 0x55555554u;"),
     "lookup order": ("v[m] = v[2 * m] ^ ((v[2 * m] ^ v[2 * m + 1]) & x);",
                      "v[m] = v[2 * m + 1] ^ ((v[2 * m] ^ v[2 * m + 1]) & x);"),
 }
 CHECKS = [test_packing_of_bytes_and_packed_bits, test_transpose_of_every_lane,
           test_popcount_of_groups_around_the_adder_tree_blocks,
           test_scores_of_classes_across_tiles, test_lookup_table_mux_of_every_arity,
-          test_slices_cover_every_sample_once, test_one_sample_interpreter]
+          test_slices_cover_every_sample_once, test_one_sample_interpreter,
+          test_pair_program_and_mask_scores]
 
 
 @pytest.mark.parametrize("mutant", MUTANTS)

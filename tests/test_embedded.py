@@ -63,15 +63,14 @@ def test_cortex_m_classifies_like_the_reference(digits_model, tmp_path):
 
 @needs_cortex_m
 def test_mutated_one_sample_path_is_caught_under_qemu(digits_model, tmp_path):
-    """Every 2-input gate of the one-sample path sees its first operand inverted: the
-    program on the Cortex-M4 reports the samples whose scores changed and exits 1."""
+    """Every gate of the one-sample program (lgn_pairs) sees its first operand inverted:
+    the program on the Cortex-M4 reports the samples whose scores changed and exits 1."""
     assert make(tmp_path, digits_model, str(tmp_path / "model" / "samples.h")).returncode == 0
     (c_file,) = (tmp_path / "model").glob("*.c")
     source = c_file.read_text()
-    two_input = "lgn_put(work, p[0], (table >> (lgn_get(work, p[1])"
-    assert source.count(two_input) == 1
-    c_file.write_text(source.replace(two_input, two_input.replace("(lgn_get(work, p[1])",
-                                                                  "((1u ^ lgn_get(work, p[1]))")))
+    first_operand = "(work[a / 32] >> (a % 32) << 31 >> 31)"
+    assert source.count(first_operand) == 1 and "lgn_pairs(" in source
+    c_file.write_text(source.replace(first_operand, "(~work[a / 32] >> (a % 32) << 31 >> 31)"))
     result = make(tmp_path, digits_model, "run-m4")
     assert result.returncode != 0
     assert "SCORES DIFFER FROM THE REFERENCE" in result.stdout

@@ -22,8 +22,15 @@ bit-matrix transpose per 64 counter planes; input packing is a byte-test/movemas
 64 inputs plus a 64x64 bit transpose, done for all lanes of a word at once; the
 thermometer encoder runs in C on raw float features.
 
-One-sample (embedded) API: the same arrays walked by a bit interpreter whose workspace
-is one bit per slot in uint32_t words: no vectors, no floating point, no malloc.
+One-sample (embedded) API: no vectors, no floating point, no malloc; one bit per value in
+uint32_t words. A net of gates with at most 2 inputs (a trained DLGN's) gets arrays of
+its own, read only by this path (the batch arrays are dropped at link time when unused,
+as on a microcontroller): one uint32_t per gate, its 4-bit table and the workspace bits of
+its two operands (`encode_pairs`), results shifted into consecutive bits instead of
+stored in slots: ~4 bytes of flash and ~18 Cortex-M4 instructions per gate, against 6-8
+bytes and ~45 instructions for walking the batch wiring (result slot, operand slots,
+kernel runs) one bit at a time, which nets with wider gates (or over 16,384 workspace
+bits) still do. Each value keeps its own bit (no reuse): a 10,000-value net needs 1.3 KB.
 
 Where the C lives: everything that does not depend on the model's data (the word type,
 packing, transposes, the adder tree, score extraction, the threaded driver, the bit
@@ -193,6 +200,95 @@ def plan(g: nx.DiGraph) -> Plan:
                 score_base, len(ir.nodes_of_kind(g, ir.GATE)) - len(gates))
 
 
+PAIR_FIELD_BITS = 14  # an operand's workspace bit in a one-sample gate word (lgn_pairs)
+
+
+@dataclass
+class PairProgram:
+    """The one-sample program of a net of gates with at most 2 inputs (lgn_pairs)."""
+
+    words: list[int]     # per gate: table | a << 4 | b << 18 (a, b: workspace bits)
+    first_word: int      # the workspace word of the first gate's result
+    num_words: int       # workspace words in all (uint32_t)
+    position: list[int]  # per value (fixed bits, then gates): its bit after the program
+
+
+def encode_pairs(num_fixed: int, gates: list[tuple[list[int], int]]) -> PairProgram | None:
+    """Values 0 .. num_fixed-1 are fixed workspace bits (inputs, constants); gate i,
+    (operand values, truth table), is value num_fixed + i, its operands earlier values.
+    Gate results are shifted in at the top of consecutive words from the first whole word
+    after the fixed bits, so while a word fills, k of its gates done, its gate t is at
+    bit 32 - k + t; after it, at bit 32 - n + t (n: the word's gate count, 32 but in the
+    last word). 0- and 1-input gates read one operand twice. None when the workspace
+    outgrows the operand fields or a gate has more than 2 inputs."""
+    first_word = -(-num_fixed // 32)
+    num_words = first_word + -(-len(gates) // 32)
+    if num_words * 32 > 1 << PAIR_FIELD_BITS or any(len(ops) > 2 for ops, _ in gates):
+        return None
+
+    def bit(value: int, now: int) -> int:
+        """Where `value` is while gate `now` runs (now = len(gates): after the program)."""
+        if value < num_fixed:
+            return value
+        t = value - num_fixed
+        word, done = divmod(now, 32)
+        filled = done if t // 32 == word else min(32, len(gates) - t // 32 * 32)
+        return (first_word + t // 32) * 32 + 32 - filled + t % 32
+
+    words = []
+    for i, (ops, table) in enumerate(gates):
+        if len(ops) == 0:
+            ops, table = [0, 0], 15 if table & 1 else 0
+        elif len(ops) == 1:
+            ops, table = ops * 2, (table & 3) | (table & 3) << 2
+        a, b = (bit(op, i) for op in ops)
+        words.append(table | a << 4 | b << (4 + PAIR_FIELD_BITS))
+    return PairProgram(words, first_word, num_words,
+                       [bit(v, len(gates)) for v in range(num_fixed + len(gates))])
+
+
+def pair_program(g: nx.DiGraph, p: Plan) -> tuple[PairProgram, list[list[int]]] | None:
+    """`p`'s gates as lgn_pairs runs them (inputs and constants at their slots), and per
+    class the workspace bits of its non-constant output bits; None as encode_pairs."""
+    num_fixed = g.graph["num_inputs"] + len(p.const_slots)
+    drivers = [ir.operands(g, out)[0] for out in ir.outputs(g)]
+    first_output = {}
+    for k, d in enumerate(drivers):
+        first_output.setdefault(d, k)
+    # Inside a level (its gates independent) output gates last, in output order: a class's
+    # output bits share words (lgn_mask_scores). (Moving the gates that only drive outputs
+    # to the very end measured no better: many output bits are inputs and inner gates.)
+    level = ir.levels(g)
+    gates = sorted(p.gates, key=lambda n: (level[n], first_output.get(n, -1)))
+    value = {n: s for n, s in p.slot.items() if s < num_fixed}  # gates: overwritten next
+    value.update((n, num_fixed + i) for i, n in enumerate(gates))
+    program = encode_pairs(num_fixed, [([value[op] for op in ir.operands(g, n)],
+                                        g.nodes[n]["table"]) for n in gates])
+    if program is None:
+        return None
+    position = {n: program.position[v] for n, v in value.items()}
+    return program, _groups(g, drivers, position)[0]
+
+
+def mask_entries(groups: list[list[int]]) -> tuple[list[int], list[int], list[int]]:
+    """Per class, its output bits as (workspace word, mask of its bits there) entries
+    (a bit counted n times is in n entries): the words, the masks, and where each class's
+    entries start (and the total at the end)."""
+    words, masks, sizes = [], [], []
+    for group in groups:
+        left, size = Counter(group), 0
+        while left:
+            by_word: dict[int, int] = {}
+            for bit in sorted(left):
+                by_word[bit // 32] = by_word.get(bit // 32, 0) | 1 << bit % 32
+            words.extend(by_word)
+            masks.extend(by_word.values())
+            size += len(by_word)
+            left -= Counter(set(left))
+        sizes.append(size)
+    return words, masks, _starts(sizes)
+
+
 def _groups(g: nx.DiGraph, drivers: list[int],
             slot: dict[int, int]) -> tuple[list[list[int]], list[int]]:
     """Per class, the slots of the output bits to count and the constant ones' sum: the
@@ -235,11 +331,20 @@ def emit_c(g: nx.DiGraph, simd: str = "auto") -> dict[str, str]:
             luts.extend(g.nodes[n]["table"] for n in p.gates[run_start:run_start + run.count])
     encoder = g.graph["encoder"]
     group_size = g.graph["group_size"]
+    pairs, bit_groups = pair_program(g, p) or (None, p.groups)
+    mask_words, masks, mask_starts = mask_entries(bit_groups)
+    assert p.num_slots <= 32 << 16  # the words of lgn_masks are uint16_t
+    program, pairs = pairs, pairs and dict(num_gates=len(pairs.words),
+                                           first_word=pairs.first_word,
+                                           words=_c_array(pairs.words, 12))
     context = dict(
         s=model_summary(g), version=__version__, name=name, NAME=name.upper(),
         simd=simd, width_conditions=_WIDTH_CONDITIONS[simd],
         num_outputs=g.graph["num_classes"] * group_size, num_slots=p.num_slots, skipped=p.skipped,
-        slot_bits=16 if p.num_slots <= 0xFFFF else 32, runtime=runtime_source(),
+        slot_bits=16 if p.num_slots <= 0xFFFF else 32, runtime=runtime_source(), pairs=pairs,
+        classify_words=(-(-p.num_slots // 32) if program is None else program.num_words),
+        mask_words=_c_array(mask_words), masks=_c_array(masks, 12),
+        mask_starts=_c_array(mask_starts),
         count_bits=max(1, group_size.bit_length()),
         kernels=p.kernels, runs=p.runs, max_arity=max((k.arity for k in p.kernels), default=1),
         wiring=_c_array(wiring), luts=[f"UINT64_C({t})," for t in luts] or ["0,"],
