@@ -32,16 +32,18 @@ def digits_graph(tmp_path_factory):
 
 @pytest.mark.slow
 def test_digits_places_and_routes(digits_graph):
-    """--pipeline 2 (the combinational build routes too, at ~30 MHz, but takes 5x longer)."""
+    """--pipeline 1 with the LUT4 head (--counter-inputs 3), as benchmarks/fpga.py builds it
+    for ECP5: 268.8 MHz at seed 1 (the combinational build routes too, at ~30 MHz, but
+    takes 5x longer). The bound leaves room for other nextpnr versions and seeds."""
     name = digits_graph.graph["name"]
-    files, design = build_verilog(digits_graph, 2, "sync")
+    files, design = build_verilog(digits_graph, 1, "sync", counter_inputs=3)
     report = pnr_report(files[f"{name}.v"], design.ports, name)
     assert report["lut4"] > 0 and report["latency_cycles"] == design.latency > 0
     assert report["latency_ns"] == pytest.approx(design.latency * 1000 / report["fmax_mhz"],
                                                  rel=0.01)
     # the wrapper's registers are not counted; yosys may merge duplicates, never add any
     assert 0.5 * design.register_bits < report["ff"] <= design.register_bits
-    assert report["fmax_mhz"] > 60  # the combinational core: ~30 MHz
+    assert report["fmax_mhz"] > 230  # the combinational core: ~30 MHz
     assert report["critical_path"]["hops"] > 0
 
 
