@@ -11,6 +11,10 @@ name, so recipes can be run one at a time:
     python benchmarks/accuracy_frontier.py --data-dir DIR --only 8k
     python benchmarks/accuracy_frontier.py --data-dir DIR --only head10,head50 -- --epochs 1
     python benchmarks/accuracy_frontier.py --list
+    python benchmarks/accuracy_frontier.py --data-dir DIR --only 16k --reuse  # no training
+
+--reuse compiles and checks the model a recipe already wrote (build/accuracy_frontier/NAME/
+model.pt), taking its train time from the model file: for a run whose check was cut short.
 
 Extra lgn-train flags after `--` override every selected recipe (and are recorded).
 """
@@ -54,6 +58,9 @@ RECIPES = {  # name: (gate budget, lgn-train flags)
     # half the 64-candidate cost); 400 bits per class
     "16k": (16_000, ["--layers", "12000,4000", "--thresholds", "3", "--tau", "20",
                      "--candidates", "16", "--candidate-group", "32", "--epochs", "8"]),
+    # one layer: every gate reads learned inputs and feeds the head directly
+    "1layer8k": (8_000, ["--layers", "8000", "--thresholds", "3", "--tau", "30",
+                         "--epochs", "4"]),
     "48k": (48_000, ["--layers", "16000,16000,16000", "--thresholds", "2", "--tau", "40",
                      "--epochs", "3"]),
 }
@@ -65,7 +72,8 @@ for bits, tau in ((10, 3), (50, 7), (100, 10), (600, 25)):
         "--epochs", "2"])
 
 
-def run_recipe(name: str, data_dir: str, extra: list[str], test_images) -> dict:
+def run_recipe(name: str, data_dir: str, extra: list[str], test_images,
+               reuse: bool = False) -> dict:
     budget, flags = RECIPES[name]
     work = WORK / name
     work.mkdir(parents=True, exist_ok=True)
@@ -73,11 +81,15 @@ def run_recipe(name: str, data_dir: str, extra: list[str], test_images) -> dict:
     command = COMMON + flags + extra + ["--data-dir", data_dir, "-q", "--checkpoint",
                                         str(work / "checkpoint.pt"), "-o", str(model_path)]
     print(f"[{name}] lgn-train " + " ".join(command), flush=True)
-    start = time.perf_counter()
-    if train_main(command):
-        raise SystemExit(f"[{name}] lgn-train failed")
-    seconds = time.perf_counter() - start
-    model = load_model(model_path)
+    if reuse and model_path.exists():
+        model = load_model(model_path)
+        seconds = model.meta["training"]["seconds"]
+    else:
+        start = time.perf_counter()
+        if train_main(command):
+            raise SystemExit(f"[{name}] lgn-train failed")
+        seconds = time.perf_counter() - start
+        model = load_model(model_path)
     files, report = compile_model(model, ["c"], PRESETS[2])
     for file_name, text in files.items():
         (work / file_name).write_text(text if isinstance(text, str) else text.decode())
@@ -114,6 +126,8 @@ def main(argv=None) -> int:
     p.add_argument("--only", default=",".join(RECIPES),
                    help=f"comma-separated recipes to run (default: all: {', '.join(RECIPES)})")
     p.add_argument("--list", action="store_true", help="print the recipes and exit")
+    p.add_argument("--reuse", action="store_true",
+                   help="compile and check the model a recipe already wrote (no training)")
     p.add_argument("extra", nargs="*", help="lgn-train flags that override every recipe")
     args = p.parse_args(argv)
     if args.list:
@@ -130,7 +144,7 @@ def main(argv=None) -> int:
     test_images = (data.test_features, np.asarray(data.test_labels))
     rows = json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
     for name in names:
-        row = run_recipe(name, args.data_dir, args.extra, test_images)
+        row = run_recipe(name, args.data_dir, args.extra, test_images, args.reuse)
         rows = [r for r in rows if r["name"] != name] + [row]
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps({"benchmark": "accuracy_frontier", "rows": rows},
