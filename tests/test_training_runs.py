@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import load_model
@@ -160,6 +161,13 @@ def test_resume_from_a_checkpoint_continues_the_run_exactly(tmp_path, capsys):
         assert np.array_equal(x.tables, y.tables) and np.array_equal(x.operands, y.operands)
     b = load_model(first)
     assert not all(np.array_equal(x.tables, y.tables) for x, y in zip(a.layers, b.layers))
+    # a resumed model's seconds include the earlier runs' (the checkpoint's state)
+    state = torch.load(checkpoint, weights_only=True)
+    state["training_state"]["seconds"] = 1e5
+    torch.save(state, checkpoint)
+    assert train_main(["--resume", str(checkpoint), "--epochs", "3", "-q", "--threads", "1",
+                       "-o", str(resumed)]) == 0
+    assert 1e5 < load_model(resumed).meta["training"]["seconds"] < 1e5 + 600
     capsys.readouterr()
     assert train_main(["--resume", str(straight), "-o", str(resumed)]) == 2
     assert "not a training checkpoint" in capsys.readouterr().err

@@ -357,13 +357,15 @@ def _run(args) -> int:
         f"{args.parametrization} arity {args.arity}, {args.sampling}), tau {args.tau:g}, "
         f"device {device}")
     settings = {key: getattr(args, key) for key in RESUMED_ARGS}
+    # a resumed run's seconds include the earlier runs' (checked by train's restore_state)
+    earlier = 0.0 if resumed is None else resumed["training_state"].get("seconds", 0.0)
 
     def meta(metrics: dict) -> dict:
         return {"dataset": data.name, "seed": args.seed, "split_seed": args.seed,
                 "accuracy": {k: float(metrics[k]) for k in ACCURACY_KEYS if k in metrics},
                 "training": {**settings, "layers": sizes, "device": str(device),
                              "epochs": int(metrics["epochs"]), "steps": int(metrics["steps"]),
-                             "seconds": round(time.perf_counter() - start, 3)},
+                             "seconds": round(time.perf_counter() - start + earlier, 3)},
                 "num_train": len(train_bits), "num_test": len(test_bits)}
 
     def checkpoint(state: dict) -> None:
