@@ -678,7 +678,7 @@ static inline void lgn_pairs(const uint32_t *pairs, size_t num_gates, uint32_t *
  * twice is in two masks). The pair program puts each class's output gates side by side,
  * so a word of 32 output bits costs one masked popcount, not 32 bit reads. */
 struct lgn_masks {
-    const uint16_t *words;
+    const lgn_slot *words; /* a word index is at most a slot index / 32 */
     const uint32_t *masks;
     const uint32_t *starts;
     const uint32_t *base;

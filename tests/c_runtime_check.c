@@ -216,7 +216,7 @@ static void classify(void)
     lgn_slot *wiring;
     uint64_t *luts;
     uint32_t *starts, *masks, *add, *scores, *work;
-    uint16_t *words;
+    lgn_slot *words;
     uint8_t *sample;
     uint32_t best;
 
@@ -237,7 +237,7 @@ static void classify(void)
     luts = need_words(n, 0);
     num_classes = need();
     starts = need_u32(num_classes + 1);
-    words = (uint16_t *)need_array(starts[num_classes], sizeof(uint16_t));
+    words = need_slots(starts[num_classes]);
     masks = need_u32(starts[num_classes]);
     add = need_u32(num_classes);
     scores = calloc(num_classes, sizeof *scores);
@@ -277,7 +277,7 @@ static void pairs(void)
     uint32_t *program = need_u32(num_gates);
     const size_t first_word = need(), num_classes = need();
     uint32_t *starts = need_u32(num_classes + 1);
-    uint16_t *words = (uint16_t *)need_array(starts[num_classes], sizeof(uint16_t));
+    lgn_slot *words = need_slots(starts[num_classes]);
     uint32_t *masks = need_u32(starts[num_classes]), *base = need_u32(num_classes);
     uint32_t *scores = calloc(num_classes + 1, sizeof *scores);
     const struct lgn_masks groups = {words, masks, starts, base, num_classes};

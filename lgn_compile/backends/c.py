@@ -333,7 +333,6 @@ def emit_c(g: nx.DiGraph, simd: str = "auto") -> dict[str, str]:
     group_size = g.graph["group_size"]
     pairs, bit_groups = pair_program(g, p) or (None, p.groups)
     mask_words, masks, mask_starts = mask_entries(bit_groups)
-    assert p.num_slots <= 32 << 16  # the words of lgn_masks are uint16_t
     program, pairs = pairs, pairs and dict(num_gates=len(pairs.words),
                                            first_word=pairs.first_word,
                                            words=_c_array(pairs.words, 12))
