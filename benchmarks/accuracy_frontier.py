@@ -58,6 +58,12 @@ RECIPES = {  # name: (gate budget, lgn-train flags)
     # half the 64-candidate cost); 400 bits per class
     "16k": (16_000, ["--layers", "12000,4000", "--thresholds", "3", "--tau", "20",
                      "--candidates", "16", "--candidate-group", "32", "--epochs", "8"]),
+    # depth: four and six layers of 16 candidates (the 22k run was 8 epochs, resumed to 12)
+    "22k": (22_000, ["--layers", "6000,6000,6000,4000", "--thresholds", "3", "--tau", "20",
+                     "--candidates", "16", "--candidate-group", "32", "--epochs", "12"]),
+    "44k": (44_000, ["--layers", "8000,8000,8000,8000,8000,4000", "--thresholds", "3",
+                     "--tau", "20", "--candidates", "16", "--candidate-group", "32",
+                     "--epochs", "6"]),
     # one layer: every gate reads learned inputs and feeds the head directly
     "1layer8k": (8_000, ["--layers", "8000", "--thresholds", "3", "--tau", "30",
                          "--epochs", "4"]),
