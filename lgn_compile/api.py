@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lgn_compile.backends.verilog_design import COUNTER_INPUTS, COUNTER_SIZES
 from lgn_compile.compiler import ALL_TARGETS, backend_options, compile_model, expand_targets
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import Model, load_model, model_from_dict
@@ -95,9 +96,12 @@ class Compiled:
 def compile(model, targets=ALL_TARGETS, out_dir=None, *, opt_level: int = max(PRESETS),
             passes: list[str] | None = None, force: bool = False, simd: str = "auto",
             pipeline: int = 0, reset: str = "sync", testbench: bool = False,
-            feature_bits: str | None = None, synth_report: bool = False) -> Compiled:
+            feature_bits: str | None = None, synth_report: bool = False,
+            counter_inputs: int = COUNTER_INPUTS, pnr_device: str | None = None) -> Compiled:
     """Compile `model` to `targets` (files kept in memory; written to `out_dir` when given,
-    all or nothing, as by the command line) and return them with the report."""
+    all or nothing, as by the command line) and return them with the report. The keywords
+    are the command line's flags; `pnr_device` (a name in synth.PNR_DEVICES) is
+    --pnr-report on that device."""
     inputs = [model] if isinstance(model, (str, os.PathLike)) else []
     model = as_model(model)
     targets = expand_targets([targets] if isinstance(targets, str) else list(targets))
@@ -105,14 +109,25 @@ def compile(model, targets=ALL_TARGETS, out_dir=None, *, opt_level: int = max(PR
 
     if simd not in SIMD_MODES:
         raise LgnError(f"simd must be one of {', '.join(SIMD_MODES)}, not {simd!r}")
+    if counter_inputs not in COUNTER_SIZES:
+        raise LgnError(f"counter_inputs must be one of {', '.join(map(str, COUNTER_SIZES))}, "
+                       f"not {counter_inputs!r}")
+    if pnr_device is not None:  # the tools are looked for before any work
+        from lgn_compile.synth import PNR_DEVICES, pnr_tools
+
+        if pnr_device not in PNR_DEVICES:
+            raise LgnError(f"pnr_device must be one of {', '.join(PNR_DEVICES)}, "
+                           f"not {pnr_device!r}")
+        pnr_tools(pnr_device)
     if opt_level not in PRESETS:
         raise LgnError(f"opt_level must be one of {sorted(PRESETS)}, not {opt_level!r}")
     pass_names = PRESETS[opt_level] if passes is None else parse_pass_list(",".join(passes))
     plan = plan_outputs(out_dir, force, inputs=inputs) if out_dir is not None else None
     files, report = compile_model(
         model, targets, pass_names,
-        synth_report=synth_report,
-        backend_options=backend_options(simd, pipeline, reset, testbench, feature_bits))
+        synth_report=synth_report, pnr_device=pnr_device,
+        backend_options=backend_options(simd, pipeline, reset, testbench, feature_bits,
+                                        counter_inputs))
     if plan is not None:
         commit(plan, files)
     return Compiled(model, files, report, None if out_dir is None else Path(out_dir), simd)

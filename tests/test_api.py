@@ -67,7 +67,8 @@ def test_predict_takes_raw_features_when_the_model_has_an_encoder():
 @pytest.mark.parametrize("kwargs,fragment", [
     ({"targets": "verilgo"}, "unknown target"), ({"targets": []}, "no target"),
     ({"passes": ["nope"]}, "unknown pass"), ({"opt_level": 7}, "opt_level"),
-    ({"simd": "neon9"}, "simd")])
+    ({"simd": "neon9"}, "simd"), ({"counter_inputs": 7}, "counter_inputs"),
+    ({"pnr_device": "xc7a35t"}, "pnr_device")])
 def test_bad_arguments_are_lgn_errors(kwargs, fragment):
     with pytest.raises(LgnError, match=fragment):
         lgn_compile.compile(_raw(), **kwargs)
@@ -83,3 +84,12 @@ def test_out_dir_holding_the_model_file_is_refused(tmp_path):
     with pytest.raises(LgnError, match="holds the input"):
         lgn_compile.compile(tmp_path / "m.pt", "c", tmp_path, force=True)
     assert (tmp_path / "m.pt").exists()
+
+
+def test_compile_takes_the_command_lines_hardware_options():
+    """counter_inputs reaches the Verilog head as --counter-inputs does."""
+    compiled = lgn_compile.compile(_raw(), "verilog", counter_inputs=3)
+    verilog = next(text for name, text in compiled.files.items() if name.endswith(".v"))
+    assert "counter_inputs=3" in verilog and "_of3 =" in verilog
+    assert compiled.report["verilog"]["head"]["counter_inputs"] == 3
+

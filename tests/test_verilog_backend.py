@@ -18,7 +18,7 @@ import pytest
 
 from lgn_compile import evaluate, gates, ir
 from lgn_compile.backends.verilog import emit_verilog
-from lgn_compile.backends.verilog_design import (Const, Signal, Wire, argmax, design,
+from lgn_compile.backends.verilog_design import (COUNTER_INPUTS, Const, Signal, Wire, argmax, design,
                                                  index_width, pipeline_latency, popcount,
                                                  score_width)
 from lgn_compile.backends.verilog_features import feature_comparators, parse_feature_bits
@@ -195,8 +195,8 @@ def test_ports_and_header(emitted, name, level):
     pipeline, reset = PIPELINES[level]
     latency = re.search(r"^// lgn-ports: .* latency=(\d+) ", source, re.MULTILINE)
     assert (f"// lgn-ports: num_inputs={n} num_classes={c} score_width={w} "
-            f"index_width={iw} latency={latency[1]} reset={reset if pipeline else 'none'}\n"
-            ) in source
+            f"index_width={iw} latency={latency[1]} reset={reset if pipeline else 'none'} "
+            f"counter_inputs={COUNTER_INPUTS}\n") in source
     assert (int(latency[1]) > 0) == (pipeline > 0)
     assert ("input  wire clk," in source) == (pipeline > 0)
     assert ("input  wire rst," in source) == (pipeline > 0 and reset != "none")

@@ -98,11 +98,12 @@ def _check_options(pipeline: int, reset: str, counter_inputs: int = COUNTER_INPU
 
 
 def emit_verilog(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
-                 testbench: bool = False, feature_bits: str | None = None) -> dict[str, str]:
+                 testbench: bool = False, feature_bits: str | None = None,
+                 counter_inputs: int = COUNTER_INPUTS) -> dict[str, str]:
     """File name -> contents: `<name>.v` (pipelined when pipeline > 0); with `testbench` a
     cocotb testbench that checks it against the reference (see `testbench_files`); with
     `feature_bits` ("W" or "W.F") `<name>_features.v`, the module behind its encoder."""
-    return build_verilog(g, pipeline, reset, testbench, feature_bits)[0]
+    return build_verilog(g, pipeline, reset, testbench, feature_bits, counter_inputs)[0]
 
 
 def build_verilog(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",

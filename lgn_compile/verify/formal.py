@@ -29,6 +29,7 @@ from pathlib import Path
 
 from lgn_compile import ir
 from lgn_compile.backends.verilog import emit_verilog
+from lgn_compile.backends.verilog_design import COUNTER_INPUTS, COUNTER_SIZES
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import Model
 from lgn_compile.passes import PRESETS, optimize_model
@@ -93,9 +94,11 @@ def prove_equivalent(gold: str, gate: str, top: str, timeout: float = 3600) -> F
                         time.perf_counter() - start)
 
 
-def reference_verilog(model: Model) -> str:
-    """The direct translation: the model's gates as they are, no passes."""
-    return emit_verilog(ir.from_model(model))[f"{model.name}.v"]
+def reference_verilog(model: Model, counter_inputs: int = COUNTER_INPUTS) -> str:
+    """The direct translation: the model's gates as they are, no passes, with the checked
+    design's popcount counters (same head, same wire names: the head's cut points)."""
+    return emit_verilog(ir.from_model(model),
+                        counter_inputs=counter_inputs)[f"{model.name}.v"]
 
 
 def check_model(model: Model, verilog: str | None = None,
@@ -105,4 +108,8 @@ def check_model(model: Model, verilog: str | None = None,
     if verilog is None:
         optimized, _ = optimize_model(model, pass_names)  # as the compiler does
         verilog = emit_verilog(optimized)[f"{model.name}.v"]
-    return prove_equivalent(reference_verilog(model), verilog, model.name)
+    counters = parse_ports(verilog, "the checked Verilog").counter_inputs or COUNTER_INPUTS
+    if counters not in COUNTER_SIZES:
+        raise LgnError(f"the checked Verilog's lgn-ports line says counter_inputs={counters}, "
+                       f"not one of {', '.join(map(str, COUNTER_SIZES))}")
+    return prove_equivalent(reference_verilog(model, counters), verilog, model.name)

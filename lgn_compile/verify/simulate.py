@@ -38,7 +38,8 @@ INSTALL_HINT = {
                  "packages are usually too old for cocotb)",
 }
 _PORTS = re.compile(r"^// lgn-ports: num_inputs=(\d+) num_classes=(\d+) score_width=(\d+) "
-                    r"index_width=(\d+) latency=(\d+) reset=(sync|async|none)\s*$", re.MULTILINE)
+                    r"index_width=(\d+) latency=(\d+) reset=(sync|async|none)"
+                    r"(?: counter_inputs=(\d+))?\s*$", re.MULTILINE)
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Ports:
     index_width: int
     latency: int  # 0: combinational
     reset: str    # sync, async or none
+    counter_inputs: int | None = None  # the head's counter size; None: not stated (older)
 
 
 @dataclass
@@ -173,8 +175,8 @@ def parse_ports(source: str, where: str = "the Verilog") -> Ports:
     if match is None:
         raise LgnError(f"{where} has no '// lgn-ports:' header line (not written by "
                        "lgn-compile's Verilog backend?)")
-    *numbers, reset = match.groups()
-    return Ports(*map(int, numbers), reset)
+    *numbers, reset, counters = match.groups()
+    return Ports(*map(int, numbers), reset, None if counters is None else int(counters))
 
 
 def _check_bits(bits: np.ndarray, num_inputs: int) -> None:
