@@ -4,8 +4,9 @@
  * word type, input packing (bytes or packed bits -> bit planes), the 64x64 bit-matrix
  * transpose, the carry-save (Harley-Seal) popcount of output planes, the extraction of
  * class scores, the threaded batch driver (LGN_THREADS) and the one-sample paths (the
- * packed 2-input gate program lgn_pairs, the general bit interpreter lgn_interpret). A model's source (lgn-compile's <name>.c) holds its data (wiring, tables,
- * output slots) and the kernel loops, and calls these. The backend inlines this file
+ * packed 2-input gate program lgn_pairs, the general bit interpreter lgn_interpret).
+ * A model's source (lgn-compile's <name>.c) holds its data (wiring, tables, output
+ * slots) and the kernel loops, and calls these. The backend inlines this file
  * into every emitted <name>.c, so the emitted C stays one self-contained file per model;
  * here it is a header of its own so that it is compiled and unit-tested on its own
  * (tests/test_c_runtime.py).
