@@ -20,3 +20,30 @@ def model_path(tmp_path):
 @pytest.fixture
 def model(model_path):
     return load_model(model_path)
+
+
+@pytest.fixture
+def train_with_torchrun_and_alone(tmp_path):
+    """A function: lgn-train `run` under torchrun (two CPU processes, gloo) and in this
+    process -> (torchrun's CompletedProcess, the DDP model, the one-process model). Skips
+    where torchrun is not installed beside this Python."""
+    return lambda run: _torchrun_and_alone(tmp_path, run)
+
+
+def _torchrun_and_alone(tmp_path, run: list[str]):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from lgn_train.cli import main as train_main
+
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    if torchrun is None:
+        pytest.skip("torchrun not installed beside this python")
+    proc = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "lgn_train",
+                           *run, "-o", str(tmp_path / "ddp.pt")], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert train_main(run + ["-o", str(tmp_path / "one.pt")]) == 0
+    return proc, load_model(tmp_path / "ddp.pt"), load_model(tmp_path / "one.pt")

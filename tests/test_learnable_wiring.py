@@ -7,10 +7,6 @@ on digits learned wiring beats random wiring at the same gate count and seed."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -307,19 +303,11 @@ def test_relaxed_conv_leaves_are_the_window_mixture_or_the_straight_through_pick
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None,
-                    reason="torchrun not installed beside this python")
-def test_torchrun_learns_the_same_wiring_as_one_process(tmp_path):
+def test_torchrun_learns_the_same_wiring_as_one_process(train_with_torchrun_and_alone):
     """DDP (gloo, two CPU processes, half of each minibatch each) averages the connection
     logits' gradients too: the learned wiring is (up to float rounding) one process's."""
     run = ["--dataset", "digits", "--layers", "200,100", "--thresholds", "2", "--epochs", "3",
            "--threads", "1", "--device", "cpu", "--connections", "learnable", "-q"]
-    torchrun = str(Path(sys.executable).parent / "torchrun")
-    proc = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "lgn_train",
-                           *run, "-o", str(tmp_path / "ddp.pt")], capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert train_main(run + ["-o", str(tmp_path / "one.pt")]) == 0
-    ddp, one = load_model(tmp_path / "ddp.pt"), load_model(tmp_path / "one.pt")
+    _, ddp, one = train_with_torchrun_and_alone(run)
     same = sum((x.operands == y.operands).all(1).sum() for x, y in zip(ddp.layers, one.layers))
     assert same >= 0.95 * ddp.num_gates

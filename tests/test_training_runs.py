@@ -7,9 +7,6 @@ import gzip
 import json
 import os
 import pickle
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -208,22 +205,14 @@ def test_cli_rejects_bad_training_options_in_one_line(tmp_path, capsys):
     assert not Path(out).exists()
 
 
-@pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None,
-                    reason="torchrun not installed beside this python")
-def test_torchrun_with_two_cpu_processes_trains_like_one_process(tmp_path):
+def test_torchrun_with_two_cpu_processes_trains_like_one_process(train_with_torchrun_and_alone):
     """DistributedDataParallel on the gloo backend: two processes each take half of every
     minibatch and average gradients, so the model is (up to float rounding) the one a single
     process trains on whole minibatches."""
     run = ["--dataset", "digits", "--layers", "200,100", "--thresholds", "2", "--epochs", "3",
            "--threads", "1", "--device", "cpu", "--sampling", "gumbel", "-q"]
-    torchrun = str(Path(sys.executable).parent / "torchrun")
-    proc = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "lgn_train",
-                           *run, "-o", str(tmp_path / "ddp.pt")], capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc, ddp, one = train_with_torchrun_and_alone(run)
     assert proc.stdout.count("lgn-train: wrote") == 1  # only rank 0 writes
-    assert train_main(run + ["-o", str(tmp_path / "one.pt")]) == 0
-    ddp, one = load_model(tmp_path / "ddp.pt"), load_model(tmp_path / "one.pt")
     assert ddp.meta["training"]["steps"] == 3 * 12
     same = sum((x.tables == y.tables).all(1).sum() for x, y in zip(ddp.layers, one.layers))
     assert same >= 0.95 * ddp.num_gates
