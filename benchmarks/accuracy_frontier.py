@@ -64,6 +64,9 @@ RECIPES = {  # name: (gate budget, lgn-train flags)
     "44k": (44_000, ["--layers", "8000,8000,8000,8000,8000,4000", "--thresholds", "3",
                      "--tau", "20", "--candidates", "16", "--candidate-group", "32",
                      "--epochs", "6"]),
+    "44k5t": (44_000, ["--layers", "8000,8000,8000,8000,8000,4000", "--thresholds", "5",
+                       "--tau", "20", "--candidates", "16", "--candidate-group", "32",
+                       "--epochs", "6"]),
     # one layer: every gate reads learned inputs and feeds the head directly
     "1layer8k": (8_000, ["--layers", "8000", "--thresholds", "3", "--tau", "30",
                          "--epochs", "4"]),
