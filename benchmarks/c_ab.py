@@ -37,6 +37,7 @@ NETS = {  # name: random_model_dict arguments (inputs, layers, classes, arity)
 SIMDS = ("u64", "v128", "avx2")
 # Run by each revision's own lgn_compile: emit every net for every SIMD mode at -O2.
 EMIT = """
+import json
 import sys
 from pathlib import Path
 from lgn_compile import ir
@@ -44,7 +45,7 @@ from lgn_compile.backends.c import emit_c
 from lgn_compile.model_file import _validate
 from lgn_compile.passes import PRESETS, run_pipeline
 from lgn_compile.random_net import random_model_dict
-out, nets, simds = Path(sys.argv[1]), eval(sys.argv[2]), sys.argv[3].split(",")
+out, nets, simds = Path(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3].split(",")
 for name, kw in nets.items():
     g = run_pipeline(ir.from_model(_validate(random_model_dict(0, name=name, **kw))),
                      PRESETS[2])[0]
@@ -60,7 +61,7 @@ def emit(tree: Path, out: Path, simds) -> None:
     templates = tree / "lgn_compile" / "templates"
     if tree != ROOT and not templates.exists() and (tree / "templates").is_dir():
         templates.symlink_to(tree / "templates")  # the editable install maps it to B's
-    subprocess.run([sys.executable, "-c", EMIT, str(out), repr(NETS), ",".join(simds)],
+    subprocess.run([sys.executable, "-c", EMIT, str(out), json.dumps(NETS), ",".join(simds)],
                    check=True, cwd=tree, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"})
 
 
