@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lgn_compile.backends.verilog_design import COUNTER_INPUTS, COUNTER_SIZES
+from lgn_compile.backends.verilog_design import COUNTER_INPUTS
 from lgn_compile.compiler import ALL_TARGETS, backend_options, compile_model, expand_targets
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import Model, load_model, model_from_dict
@@ -109,16 +109,6 @@ def compile(model, targets=ALL_TARGETS, out_dir=None, *, opt_level: int = max(PR
 
     if simd not in SIMD_MODES:
         raise LgnError(f"simd must be one of {', '.join(SIMD_MODES)}, not {simd!r}")
-    if counter_inputs not in COUNTER_SIZES:
-        raise LgnError(f"counter_inputs must be one of {', '.join(map(str, COUNTER_SIZES))}, "
-                       f"not {counter_inputs!r}")
-    if pnr_device is not None:  # the tools are looked for before any work
-        from lgn_compile.synth import PNR_DEVICES, pnr_tools
-
-        if pnr_device not in PNR_DEVICES:
-            raise LgnError(f"pnr_device must be one of {', '.join(PNR_DEVICES)}, "
-                           f"not {pnr_device!r}")
-        pnr_tools(pnr_device)
     if opt_level not in PRESETS:
         raise LgnError(f"opt_level must be one of {sorted(PRESETS)}, not {opt_level!r}")
     pass_names = PRESETS[opt_level] if passes is None else parse_pass_list(",".join(passes))

@@ -275,11 +275,10 @@ def _compile(args) -> int:
     if args.pnr_device and not args.pnr_report:
         raise LgnError("--pnr-device is the device of --pnr-report (add --pnr-report)")
     pnr_device = None
-    if args.pnr_report:  # the tools are looked for before any work
-        from lgn_compile.synth import DEFAULT_PNR_DEVICE, pnr_tools
+    if args.pnr_report:  # compile_model looks for the tools before any work
+        from lgn_compile.synth import DEFAULT_PNR_DEVICE
 
         pnr_device = args.pnr_device or DEFAULT_PNR_DEVICE
-        pnr_tools(pnr_device)
     if args.build and "c" not in targets:
         raise LgnError("--build needs the c target (e.g. --target c)")
     start = time.perf_counter()

@@ -86,6 +86,12 @@ def compile_model(model: Model, targets: list[str], pass_names: list[str],
     `pnr_device` (a name in synth.PNR_DEVICES) adds report["pnr"]: the Verilog placed and
     routed on that device (minutes)."""
     check_model_name(model.name, targets)
+    if pnr_device is not None:  # the device and the tools are checked before any work
+        from lgn_compile.synth import pnr_tools
+
+        if "verilog" not in targets:
+            raise LgnError("place and route needs the verilog target")
+        pnr_tools(pnr_device)
     progress(f"passes: {', '.join(pass_names) or 'none'} on {model.num_gates} gates")
     optimized, pass_report = optimize_model(model, pass_names)  # validates the result
     files: dict[str, str | bytes] = {REPORT_NAME: ""}

@@ -67,8 +67,9 @@ def test_predict_takes_raw_features_when_the_model_has_an_encoder():
 @pytest.mark.parametrize("kwargs,fragment", [
     ({"targets": "verilgo"}, "unknown target"), ({"targets": []}, "no target"),
     ({"passes": ["nope"]}, "unknown pass"), ({"opt_level": 7}, "opt_level"),
-    ({"simd": "neon9"}, "simd"), ({"counter_inputs": 7}, "counter_inputs"),
-    ({"pnr_device": "xc7a35t"}, "pnr_device")])
+    ({"simd": "neon9"}, "simd"), ({"counter_inputs": 7}, "counters take 3, 4, 5, 6 inputs"),
+    ({"pnr_device": "xc7a35t"}, "unknown place-and-route device 'xc7a35t'"),
+    ({"targets": "c", "pnr_device": "ecp5-85k"}, "needs the verilog target")])
 def test_bad_arguments_are_lgn_errors(kwargs, fragment):
     with pytest.raises(LgnError, match=fragment):
         lgn_compile.compile(_raw(), **kwargs)

@@ -331,11 +331,10 @@ def emit_c(g: nx.DiGraph, simd: str = "auto") -> dict[str, str]:
             luts.extend(g.nodes[n]["table"] for n in p.gates[run_start:run_start + run.count])
     encoder = g.graph["encoder"]
     group_size = g.graph["group_size"]
-    pairs, bit_groups = pair_program(g, p) or (None, p.groups)
+    program, bit_groups = pair_program(g, p) or (None, p.groups)
     mask_words, masks, mask_starts = mask_entries(bit_groups)
-    program, pairs = pairs, pairs and dict(num_gates=len(pairs.words),
-                                           first_word=pairs.first_word,
-                                           words=_c_array(pairs.words, 12))
+    pairs = program and dict(num_gates=len(program.words), first_word=program.first_word,
+                             words=_c_array(program.words, 12))
     context = dict(
         s=model_summary(g), version=__version__, name=name, NAME=name.upper(),
         simd=simd, width_conditions=_WIDTH_CONDITIONS[simd],
