@@ -396,6 +396,10 @@ HOSTILE_CHECKPOINTS = {
     "seed-huge": _set("training_state", "args", "seed", 2**70),
     "layers-int": _set("training_state", "args", "layers", 5),
     "unknown-choice": _set("training_state", "args", "parametrization", "zzz"),
+    "candidates-list": _set("training_state", "args", "candidates", [0, 8]),
+    "candidates-text": _set("training_state", "args", "candidates", "0,x"),
+    "candidates-count": _set("training_state", "args", "candidates", "0,8,8"),
+    "candidates-bool": _set("training_state", "args", "candidates", True),
     "limit-bool": _set("training_state", "args", "limit", True),
     "step-text": _set("training_state", "step", "3"),
     "loss-list": _set("training_state", "loss", [1.0]),
@@ -434,10 +438,15 @@ def test_hostile_checkpoints_are_one_line_exit_2_nothing_written(tmp_path, capsy
     assert not (tmp_path / "out.pt").exists()
 
 
-def test_an_intact_checkpoint_still_resumes(tmp_path, capsys, checkpoint):
+@pytest.mark.parametrize("candidates", [None, 16], ids=["intact", "candidates-int"])
+def test_an_intact_checkpoint_still_resumes(tmp_path, capsys, checkpoint, candidates):
+    """Also one written before --candidates took one count per layer (it stored an int)."""
     from lgn_train.cli import main
 
-    torch.save(checkpoint, tmp_path / "ck.pt")
+    raw = copy.deepcopy(checkpoint)
+    if candidates is not None:
+        raw["training_state"]["args"]["candidates"] = candidates
+    torch.save(raw, tmp_path / "ck.pt")
     assert main(["--resume", str(tmp_path / "ck.pt"), "--steps", "3", "-q", "--threads", "1",
                  "-o", str(tmp_path / "out.pt")]) == 0
     assert load_model(tmp_path / "out.pt").meta["training"]["steps"] == 3

@@ -203,6 +203,37 @@ def test_relaxed_operands_are_the_mixture_or_the_straight_through_pick(case):
                        for g in range(20))
 
 
+@pytest.mark.parametrize("candidates,group", [(0, 1), (6, 4), (6, 50)])
+def test_the_straight_through_pick_has_the_gradient_of_the_one_hot_product(candidates, group):
+    """StraightThroughPick (a gather forward) against autograd through the product it
+    replaces, `candidates @ straight_through(hard, softmax)`: value, and the gradients of
+    the logits and of the inputs (the layer below), for a loss that weighs every operand."""
+    x = torch.rand(9, 30, generator=torch.Generator().manual_seed(0))
+    layer = LogicLayer(30, 20, "iwp", "learnable", seed=2, arity=3, candidates=candidates,
+                       candidate_group=group)
+    with torch.no_grad():
+        layer.connection_logits.normal_(0, 2)
+    weigh = torch.randn(3, 9, 20, generator=torch.Generator().manual_seed(1))
+    grads = []
+    for fast in (True, False):
+        layer.connection_logits.grad = None
+        inputs = x.clone().requires_grad_()
+        if fast:
+            operands = layer._mixed_operands(inputs, False)
+        else:  # the reference: the one-hot weights' product, per operand and gate
+            weights = layer.connection_weights()  # straight_through(hard, soft)
+            arity, blocks, g, size = weights.shape
+            gate = torch.arange(20)
+            operands = [(inputs[:, layer.candidate_index[i, gate // g]]
+                         * weights[i, gate // g, gate % g]).sum(-1) for i in range(arity)]
+        loss = sum((op * w).sum() for op, w in zip(operands, weigh))
+        loss.backward()
+        grads.append((torch.stack(operands), layer.connection_logits.grad.clone(), inputs.grad))
+    for got, want in zip(*grads):
+        torch.testing.assert_close(got, want)
+    assert grads[0][1].abs().sum() > 0 and grads[0][2].abs().sum() > 0
+
+
 @pytest.mark.parametrize("relax,sampling", [("hard", "soft"), ("soft", "soft"),
                                             ("hard", "gumbel")])
 def test_gradients_reach_the_connection_logits_dense_and_conv(relax, sampling):
@@ -239,15 +270,19 @@ def test_learnable_options_are_checked():
 def test_cli_learnable_wiring_trains_checkpoints_resumes_and_checks_flags(tmp_path, capsys):
     out, ckpt = tmp_path / "m.pt", tmp_path / "ck.pt"
     base = ["--dataset", "digits", "--layers", "60,40", "--thresholds", "2", "--tau", "2",
-            "-q", "--connections", "learnable", "--candidates", "8", "--connection-lr", "0.1"]
+            "-q", "--connections", "learnable", "--candidates", "0,8", "--connection-lr", "0.1"]
     assert train_main([*base, "--epochs", "1", "--checkpoint", str(ckpt), "-o", str(out)]) == 0
     assert train_main(["--resume", str(ckpt), "--epochs", "2", "-o", str(out)]) == 0
     model = load_model(out)
     assert model.meta["training"]["connections"] == "learnable"
-    assert model.meta["training"]["candidates"] == 8 and model.meta["training"]["epochs"] == 2
-    layer = net_from_config(model.config, model.state_dict).layers[0]
-    assert torch.equal(torch.from_numpy(model.layers[0].operands).t(), reference_wiring(layer))
-    for flag, value in (("--candidates", "-1"), ("--candidate-group", "0"),
+    assert model.meta["training"]["candidates"] == "0,8" and model.meta["training"]["epochs"] == 2
+    net = net_from_config(model.config, model.state_dict)
+    # per layer: the first picks among all 128 input bits, the second among 8 of its 60
+    assert [layer.connection_logits.shape[-1] for layer in net.layers] == [128, 8]
+    for layer, file_layer in zip(net.layers, model.layers):
+        assert torch.equal(torch.from_numpy(file_layer.operands).t(), reference_wiring(layer))
+    for flag, value in (("--candidates", "-1"), ("--candidates", "0,8,8"),
+                        ("--candidates", "8,x"), ("--candidate-group", "0"),
                         ("--connection-lr", "0")):
         capsys.readouterr()
         assert train_main([*base, flag, value, "-o", str(tmp_path / "x.pt")]) == 2

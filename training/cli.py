@@ -25,7 +25,7 @@ from .layers import CONNECTION_RELAXES, CONNECTIONS, INITS, IWP_ACTIVATIONS, PAR
 DEFAULTS = {"layers": "2000,2000", "tau": 5.0, "lr": 0.05, "epochs": 100, "batch_size": 128,
             "thresholds": 7, "init": "residual", "parametrization": "softmax16", "arity": 2,
             "activation": "sin", "sampling": "soft", "gumbel_tau": 1.0,
-            "connections": "random", "conv": None, "candidates": 16, "candidate_group": 32,
+            "connections": "random", "conv": None, "candidates": "16", "candidate_group": 32,
             "connection_strength": 2.0, "connection_relax": "hard"}
 # What --resume takes from the checkpoint (the run's model, data and optimizer settings);
 # the rest (run length, outputs, device, logging) comes from the command line.
@@ -119,10 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "--candidates inputs to read; conv trees learn their leaves in "
                         "their window; the saved model has fixed wiring) "
                         f"(default: {d['connections']})")
-    p.add_argument("--candidates", type=int, default=d["candidates"], metavar="N",
+    p.add_argument("--candidates", default=d["candidates"], metavar="N[,N...]",
                    help="learnable wiring: inputs each operand chooses from, a random subset "
                         "shared by a block of --candidate-group gates; 0 means all the "
-                        f"layer's inputs (default: {d['candidates']})")
+                        "layer's inputs; one value for every dense layer or one per layer "
+                        "(e.g. 0,16: the first layer picks among all the input bits) "
+                        f"(default: {d['candidates']})")
     p.add_argument("--candidate-group", type=int, default=d["candidate_group"], metavar="G",
                    help="learnable wiring: gates sharing one candidate set per operand "
                         f"(larger is faster, smaller more varied) (default: {d['candidate_group']})")
@@ -187,8 +189,23 @@ def parse_layers(text: str) -> list[int]:
     return sizes
 
 
+def parse_candidates(text: str, num_layers: int) -> int | list[int]:
+    """--candidates: one count for every dense layer (an int), or one per layer (a list)."""
+    try:
+        counts = [int(part) for part in str(text).split(",")]
+    except ValueError:
+        raise LgnError(f"--candidates must be comma-separated integers, got {text!r}") from None
+    if min(counts) < 0:
+        raise LgnError(f"--candidates must be at least 0, got {text!r}")
+    if len(counts) not in (1, num_layers):
+        raise LgnError(f"--candidates gives {len(counts)} counts for {num_layers} dense "
+                       "layers; give one for all or one per layer")
+    return counts[0] if len(counts) == 1 else counts
+
+
 def _check_args(args) -> list[int]:
     sizes = parse_layers(args.layers)
+    parse_candidates(args.candidates, len(sizes))
     checks = [
         (args.tau > 0 and args.tau < float("inf"), f"--tau must be positive, got {args.tau}"),
         (args.lr > 0 and args.lr < float("inf"), f"--lr must be positive, got {args.lr}"),
@@ -210,7 +227,6 @@ def _check_args(args) -> list[int]:
         (args.gumbel_tau > 0 and args.gumbel_tau < float("inf"),
          f"--gumbel-tau must be positive, got {args.gumbel_tau}"),
         (args.limit is None or args.limit >= 1, f"--limit must be at least 1, got {args.limit}"),
-        (args.candidates >= 0, f"--candidates must be at least 0, got {args.candidates}"),
         (args.candidate_group >= 1,
          f"--candidate-group must be at least 1, got {args.candidate_group}"),
         (math.isfinite(args.connection_strength),
@@ -232,6 +248,8 @@ def resumed_settings(saved: dict, path) -> dict:
     """The checkpoint's run settings, each of the type and choices its flag allows (then
     range-checked with the command line's flags), so a hostile checkpoint is one line."""
     actions = {action.dest: action for action in build_parser()._actions}
+    if type(saved.get("candidates")) is int:  # checkpoints before per-layer --candidates
+        saved = {**saved, "candidates": str(saved["candidates"])}
     for key in RESUMED_ARGS:
         if key not in saved:
             continue
@@ -272,6 +290,7 @@ def build_net(args, data, sizes: list[int]):
     from .layers import LogicNet
 
     options = {key: getattr(args, key) for key in GATE_FLAGS}
+    options["candidates"] = parse_candidates(args.candidates, len(sizes))
     blocks = conv_blocks(args)
     try:
         if blocks is None:

@@ -37,7 +37,7 @@ from torch.nn import functional as F
 
 from lgn_compile.gates import MAX_ARITY
 
-from .layers import GateBlock, GroupSum, LogicLayer, LogicNet
+from .layers import GateBlock, GroupSum, LogicLayer, LogicNet, layer_options_at
 
 DENSE_ONLY_OPTIONS = ("candidates", "candidate_group")  # a tree's window is its candidates
 GATE_OPTIONS = ("parametrization", "arity", "init", "init_strength", "activation", "sampling",
@@ -432,9 +432,10 @@ class ConvLogicNet(LogicNet):
             shape = blocks[-1].out_shape(shape)
         blocks.append(Flatten())
         width = math.prod(shape)
-        for size in layer_sizes:
+        for i, size in enumerate(layer_sizes):
             blocks.append(LogicLayer(width, int(size), seed=seed * 1000 + len(blocks),
-                                     connections=connections, **gate_options))
+                                     connections=connections,
+                                     **layer_options_at(gate_options, i, len(layer_sizes))))
             width = int(size)
         return cls(image_shape, num_thresholds, blocks, num_classes, tau)
 

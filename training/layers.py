@@ -146,6 +146,32 @@ class GateBlock(nn.Module):
         return self.forward_relaxed(x, sample=self.sampling == "gumbel")
 
 
+class StraightThroughPick(torch.autograd.Function):
+    """The operands of the straight-through pick, `candidates @ straight_through(hard,
+    softmax(logits))^T`, without the dense products of the forward pass: the value is the
+    argmax candidate (a gather), the gradient that of the softmax mixture.
+
+    candidates [B, N, size], logits [B, group, size] -> operands [B, N, group]."""
+
+    @staticmethod
+    def forward(ctx, candidates: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        soft = torch.softmax(logits, dim=-1)
+        index = logits.argmax(-1).unsqueeze(1).expand(-1, candidates.shape[1], -1)
+        ctx.save_for_backward(candidates, soft, index)
+        return candidates.gather(2, index)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        candidates, soft, index = ctx.saved_tensors
+        grad_candidates = grad_logits = None
+        if ctx.needs_input_grad[0]:  # the forward value is the one-hot product: the pick only
+            grad_candidates = torch.zeros_like(candidates).scatter_add_(2, index, grad)
+        if ctx.needs_input_grad[1]:  # the softmax's backward of d loss / d weights
+            weights = torch.bmm(grad.transpose(1, 2), candidates)  # [B, group, size]
+            grad_logits = weights.sub_((weights * soft).sum(-1, keepdim=True)).mul_(soft)
+        return grad_candidates, grad_logits
+
+
 class LogicLayer(GateBlock):
     """A layer of `out_dim` learned logic gates over the `in_dim` outputs of the layer before.
 
@@ -320,14 +346,19 @@ class LogicLayer(GateBlock):
 
     def _mixed_operands(self, x: torch.Tensor, sample: bool) -> list[torch.Tensor]:
         """Learnable wiring, relaxed: each operand the weighted mix of its candidates, one
-        batched matrix product [blocks, N, size] x [blocks, size, group] for all operands."""
+        batched matrix product [blocks, N, size] x [blocks, size, group] for all operands
+        (the straight-through pick: a gather forward, that product only for the gradient)."""
         self._check_width(x)
         arity, blocks, group, size = self.connection_logits.shape
         rows = x.reshape(-1, self.in_dim)
-        mixed = torch.bmm(rows.index_select(1, self.candidate_index.reshape(-1))
-                          .reshape(len(rows), arity * blocks, size).transpose(0, 1),
-                          self.connection_weights(sample).reshape(arity * blocks, group, size)
-                          .transpose(1, 2))
+        candidates = (rows.index_select(1, self.candidate_index.reshape(-1))
+                      .reshape(len(rows), arity * blocks, size).transpose(0, 1))
+        if self.connection_relax == "hard" and not sample:
+            mixed = StraightThroughPick.apply(
+                candidates, self.connection_logits.reshape(arity * blocks, group, size))
+        else:
+            mixed = torch.bmm(candidates, self.connection_weights(sample)
+                              .reshape(arity * blocks, group, size).transpose(1, 2))
         mixed = mixed.reshape(arity, blocks, len(rows), group).transpose(1, 2)
         mixed = mixed.reshape(arity, len(rows), blocks * group)[..., :self.out_dim]
         return [m.reshape(*x.shape[:-1], self.out_dim) for m in mixed.unbind(0)]
@@ -445,12 +476,23 @@ class GroupSum(nn.Module):
         return f"num_classes={self.num_classes}, tau={self.tau}"
 
 
+def layer_options_at(options: dict, index: int, num_layers: int) -> dict:
+    """`LogicLayer` options of dense layer `index`: `candidates` may be a list, one count per
+    layer (the first layer reading all the input bits is worth its cost; deeper ones less)."""
+    candidates = options.get("candidates")
+    if not isinstance(candidates, (list, tuple)):
+        return options
+    if len(candidates) != num_layers:
+        raise ValueError(f"{len(candidates)} candidate counts for {num_layers} dense layers")
+    return {**options, "candidates": int(candidates[index])}
+
+
 class LogicNet(nn.Module):
     """Logic layers of widths `layer_sizes` over `num_inputs` bits, then GroupSum.
 
     Layer i is wired and initialized with seed `seed * 1000 + i`; the keyword options are
-    `LogicLayer`'s, the same for every layer (use `from_layers` to mix parametrizations
-    or arities). `forward(bits)` gives class scores (relaxed in train mode, popcount/tau of
+    `LogicLayer`'s, the same for every layer except `candidates`, which may be a list with
+    one count per layer (use `from_layers` to mix parametrizations or arities). `forward(bits)` gives class scores (relaxed in train mode, popcount/tau of
     the discrete gates in eval mode); `discrete_scores(bits)` gives the integer popcounts
     of the discretized network.
     """
@@ -462,7 +504,8 @@ class LogicNet(nn.Module):
         if not layer_sizes:
             raise ValueError("a LogicNet needs at least one layer")
         dims = [num_inputs] + layer_sizes
-        layers = [LogicLayer(dims[i], dims[i + 1], seed=seed * 1000 + i, **layer_options)
+        layers = [LogicLayer(dims[i], dims[i + 1], seed=seed * 1000 + i,
+                             **layer_options_at(layer_options, i, len(layer_sizes)))
                   for i in range(len(layer_sizes))]
         self._setup(num_inputs, layers, num_classes, tau)
 

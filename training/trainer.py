@@ -151,7 +151,10 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
 
         model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda"
                                         else None)
-    optimizer = torch.optim.Adam(param_groups(net, lr, connection_lr))
+    # fused: one pass over each parameter instead of Adam's ~10 (a third of a step where
+    # learnable wiring reads every input; the same update up to rounding)
+    optimizer = torch.optim.Adam(param_groups(net, lr, connection_lr),
+                                 fused=device.type in ("cpu", "cuda"))
     loss_fn = nn.CrossEntropyLoss()
     order_gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # the Gumbel noise: the same on every process
