@@ -400,6 +400,8 @@ HOSTILE_CHECKPOINTS = {
     "candidates-text": _set("training_state", "args", "candidates", "0,x"),
     "candidates-count": _set("training_state", "args", "candidates", "0,8,8"),
     "candidates-bool": _set("training_state", "args", "candidates", True),
+    "augment-text": _set("training_state", "args", "augment_shift", "1"),
+    "augment-negative": _set("training_state", "args", "augment_shift", -1),
     "limit-bool": _set("training_state", "args", "limit", True),
     "step-text": _set("training_state", "step", "3"),
     "loss-list": _set("training_state", "loss", [1.0]),

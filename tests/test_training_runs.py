@@ -142,12 +142,13 @@ DIGITS_RUN = ["--dataset", "digits", "--layers", "120,60", "--thresholds", "2", 
               "--parametrization", "iwp", "--connections", "unique"]
 
 
-def test_resume_from_a_checkpoint_continues_the_run_exactly(tmp_path, capsys):
+@pytest.mark.parametrize("extra", [[], ["--augment-shift", "2"]], ids=["plain", "augmented"])
+def test_resume_from_a_checkpoint_continues_the_run_exactly(tmp_path, capsys, extra):
     straight, first, resumed = tmp_path / "a.pt", tmp_path / "b.pt", tmp_path / "c.pt"
-    assert train_main(DIGITS_RUN + ["--epochs", "4", "-o", str(straight)]) == 0
+    assert train_main(DIGITS_RUN + extra + ["--epochs", "4", "-o", str(straight)]) == 0
     checkpoint = tmp_path / "ck.pt"
-    assert train_main(DIGITS_RUN + ["--epochs", "2", "--checkpoint", str(checkpoint),
-                                    "-o", str(first)]) == 0
+    assert train_main(DIGITS_RUN + extra + ["--epochs", "2", "--checkpoint", str(checkpoint),
+                                            "-o", str(first)]) == 0
     # a checkpoint is a model file too, with the state to resume
     assert load_model(checkpoint).meta["training"]["epochs"] == 2
     assert train_main(["--resume", str(checkpoint), "--epochs", "4", "-q", "--threads", "1",

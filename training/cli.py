@@ -18,6 +18,7 @@ from lgn_compile import __version__
 from lgn_compile.errors import LgnError, OneLineParser, run_command
 from lgn_compile.model_file import MAX_GATES, MAX_INPUTS
 
+from .augment import RandomShift
 from .data import DATASETS, ENCODER_METHODS
 from .layers import CONNECTION_RELAXES, CONNECTIONS, INITS, IWP_ACTIVATIONS, PARAMETRIZATIONS, SAMPLINGS
 
@@ -26,14 +27,14 @@ DEFAULTS = {"layers": "2000,2000", "tau": 5.0, "lr": 0.05, "epochs": 100, "batch
             "thresholds": 7, "init": "residual", "parametrization": "softmax16", "arity": 2,
             "activation": "sin", "sampling": "soft", "gumbel_tau": 1.0,
             "connections": "random", "conv": None, "candidates": "16", "candidate_group": 32,
-            "connection_strength": 2.0, "connection_relax": "hard"}
+            "connection_strength": 2.0, "connection_relax": "hard", "augment_shift": 0}
 # What --resume takes from the checkpoint (the run's model, data and optimizer settings);
 # the rest (run length, outputs, device, logging) comes from the command line.
 RESUMED_ARGS = ("dataset", "data_dir", "limit", "seed", "layers", "tau", "lr", "batch_size",
                 "thresholds", "encoder", "init", "init_strength", "parametrization", "arity",
                 "activation", "sampling", "gumbel_tau", "connections", "conv", "name",
                 "candidates", "candidate_group", "connection_strength", "connection_lr",
-                "connection_relax")
+                "connection_relax", "augment_shift")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--connection-lr", type=float, metavar="LR",
                    help="learnable wiring: Adam learning rate of the connection logits "
                         "(default: --lr)")
+    p.add_argument("--augment-shift", type=int, default=d["augment_shift"], metavar="K",
+                   help="image datasets: shift each training image by up to K pixels in y "
+                        "and x (uniform, drawn afresh every step; pixels shifted in are "
+                        "background, below every threshold); 0: off; evaluation never "
+                        f"shifts (default: {d['augment_shift']})")
     p.add_argument("--limit", type=int, metavar="N",
                    help="use only the first N training and N test samples (quick runs)")
     p.add_argument("--checkpoint", metavar="PATH",
@@ -233,6 +239,7 @@ def _check_args(args) -> list[int]:
          f"--connection-strength must be finite, got {args.connection_strength}"),
         (args.connection_lr is None or 0 < args.connection_lr < float("inf"),
          f"--connection-lr must be positive, got {args.connection_lr}"),
+        (args.augment_shift >= 0, f"--augment-shift must be at least 0, got {args.augment_shift}"),
         (args.checkpoint_every >= 1,
          f"--checkpoint-every must be at least 1, got {args.checkpoint_every}"),
         (args.name is None or args.name.isidentifier(),
@@ -359,6 +366,15 @@ def _run(args) -> int:
         raise LgnError(f"{data.num_features} features x {args.thresholds} thresholds = "
                        f"{data.num_features * args.thresholds:,} input bits; at most "
                        f"{MAX_INPUTS:,} (fewer --thresholds)")
+    augment = None
+    if args.augment_shift:
+        if data.image_shape is None:
+            raise LgnError(f"--augment-shift needs an image dataset; {data.name} has no "
+                           "image shape")
+        try:
+            augment = RandomShift(data.image_shape, args.thresholds, args.augment_shift)
+        except ValueError as exc:
+            raise LgnError(f"--augment-shift: {exc}") from None
     encoder = ThermometerEncoder(args.thresholds, method=args.encoder).fit(data.train_features)
     train_bits, test_bits = encoder.encode(data.train_features), encoder.encode(data.test_features)
     if resumed is not None:
@@ -401,7 +417,7 @@ def _run(args) -> int:
                     log=None if not args.quiet else (lambda line: None),
                     checkpoint=checkpoint if args.checkpoint else None,
                     checkpoint_every=args.checkpoint_every, connection_lr=args.connection_lr,
-                    resume=None if resumed is None else resumed["training_state"])
+                    augment=augment, resume=None if resumed is None else resumed["training_state"])
     if rank:
         return 0
     info = meta(metrics)

@@ -82,7 +82,7 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
           batch_size: int = 128, seed: int = 0, device="auto", eval_every: int | None = None,
           progress: bool = True, log=None, checkpoint=None, checkpoint_every: int = 1,
           resume: dict | None = None, train_eval_limit: int = 10_000,
-          connection_lr: float | None = None) -> dict:
+          connection_lr: float | None = None, augment=None) -> dict:
     """Train `net` with Adam on softmax cross-entropy of its relaxed (or Gumbel) scores.
 
     Args:
@@ -107,6 +107,9 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
         train_eval_limit: training accuracies are measured on at most this many (the
             first) training samples, which keeps evaluation cheap on big datasets.
         connection_lr: Adam learning rate of learnable wiring's logits (default: lr).
+        augment: called as `augment(bits, generator)` on each training minibatch (e.g.
+            `augment.RandomShift`); its generator is seeded by (seed, step, rank), so a
+            resumed run draws what the uninterrupted one would have.
 
     Under `torchrun` (see `distributed_setup`) every process takes its share of each
     global minibatch and DistributedDataParallel averages the gradients; all processes draw
@@ -156,7 +159,7 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
     optimizer = torch.optim.Adam(param_groups(net, lr, connection_lr),
                                  fused=device.type in ("cpu", "cuda"))
     loss_fn = nn.CrossEntropyLoss()
-    order_gen = torch.Generator().manual_seed(seed)
+    order_gen, augment_gen = torch.Generator().manual_seed(seed), torch.Generator()
     torch.manual_seed(seed)  # the Gumbel noise: the same on every process
     step, epoch, running_loss, history, spent, loss_trace = 0, 0, float("nan"), [], 0.0, []
     if resume is not None:
@@ -201,7 +204,11 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
                 if step >= total_steps:
                     break
                 batch = order[i:i + batch_size][rank::world]
-                loss = loss_fn(model(x_train[batch]), y_train[batch])
+                inputs = x_train[batch]
+                if augment is not None:
+                    inputs = augment(inputs, augment_gen.manual_seed(
+                        (seed * 1_000_003 + step) * 1009 + rank))
+                loss = loss_fn(model(inputs), y_train[batch])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
