@@ -67,6 +67,18 @@ RECIPES = {  # name: (gate budget, lgn-train flags)
     "44k5t": (44_000, ["--layers", "8000,8000,8000,8000,8000,4000", "--thresholds", "5",
                        "--tau", "20", "--candidates", "16", "--candidate-group", "32",
                        "--epochs", "6"]),
+    # the first layer picks among all the input bits (2352 candidates per operand; the
+    # deeper ones among 16): a step ~1.1 s on one EPYC thread for 44k gates
+    "44kfull": (44_000, ["--layers", "8000,8000,8000,8000,8000,4000", "--thresholds", "3",
+                         "--tau", "20", "--candidates", "0,16,16,16,16,16",
+                         "--candidate-group", "32", "--epochs", "6"]),
+    "44kaug": (44_000, ["--layers", "8000,8000,8000,8000,8000,4000", "--thresholds", "3",
+                        "--tau", "20", "--candidates", "0,16,16,16,16,16",
+                        "--candidate-group", "32", "--epochs", "6", "--augment-shift", "1"]),
+    # the same, half as wide, with a 1,000-bit head (100 per class) for small hardware
+    "19kfull": (19_000, ["--layers", "4000,4000,4000,4000,2000,1000", "--thresholds", "3",
+                         "--tau", "10", "--candidates", "0,16,16,16,16,16",
+                         "--candidate-group", "32", "--epochs", "8"]),
     # one layer: every gate reads learned inputs and feeds the head directly
     "1layer8k": (8_000, ["--layers", "8000", "--thresholds", "3", "--tau", "30",
                          "--epochs", "4"]),
@@ -125,7 +137,8 @@ def run_recipe(name: str, data_dir: str, extra: list[str], test_images,
             "output_bits": model.layers[-1].tables.shape[0],
             "classes_x_group": f"{num_classes} x {model.layers[-1].tables.shape[0] // num_classes}",
             "epochs": training["epochs"], "train_seconds": round(seconds, 1),
-            "device": training["device"], "threads": torch.get_num_threads(),
+            "device": training["device"],
+            "threads": training.get("threads", torch.get_num_threads()),
             "cpu": cpu_model(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 

@@ -399,6 +399,7 @@ def _run(args) -> int:
         return {"dataset": data.name, "seed": args.seed, "split_seed": args.seed,
                 "accuracy": {k: float(metrics[k]) for k in ACCURACY_KEYS if k in metrics},
                 "training": {**settings, "layers": sizes, "device": str(device),
+                             "threads": torch.get_num_threads(),
                              "epochs": int(metrics["epochs"]), "steps": int(metrics["steps"]),
                              "seconds": round(time.perf_counter() - start + earlier, 3)},
                 "num_train": len(train_bits), "num_test": len(test_bits)}
