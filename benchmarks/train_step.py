@@ -15,7 +15,9 @@ once per storage) plus parameters, gradients and Adam state; on CUDA the peak of
 - iwp (k=2, and k=4 at the same widths), with soft or Gumbel (straight-through) sampling;
 - learnable wiring (`--connections learnable`) at the same gate count: each operand picks
   among 16 (or 64) candidates, straight-through (hard, the default) or the softmax mixture
-  (soft); the column "vs fixed" is its step time over the same gates with fixed wiring.
+  (soft), or in the first layer among all its inputs ("learnall,16"); the column "vs
+  fixed" is its step time over the same gates with fixed wiring. The fused Adam update is
+  timed apart (column "adam ms", in the JSON `optimizer_ms`): it grows with the logits.
 
 Variants are measured in interleaved rounds (every variant once per round, best step over
 all rounds), so a machine whose speed wanders affects all of them alike.
@@ -37,7 +39,7 @@ from pathlib import Path
 import torch
 
 from lgn_train import LogicLayer, LogicNet
-from lgn_train.layers import param_groups
+from lgn_train.layers import layer_options_at, param_groups
 from machine import cpu_model  # benchmarks/ is the script's directory
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_step.json"
@@ -56,7 +58,10 @@ VARIANTS = [("softmax16", "softmax16", 2, "soft", False),
              {**LEARNABLE_16, "connection_relax": "soft"}),
             ("iwp learn64", "iwp", 2, "soft", False,
              {"connections": "learnable", "candidates": 64, "candidate_group": 64}),
-            ("iwp k=4 learn16", "iwp", 4, "soft", False, LEARNABLE_16)]
+            ("iwp k=4 learn16", "iwp", 4, "soft", False, LEARNABLE_16),
+            # the first layer picks among all its inputs, the deeper ones among 16
+            ("iwp learnall,16", "iwp", 2, "soft", False,
+             {**LEARNABLE_16, "candidates": "first-all"})]
 
 # difflogic's 16 real-valued ops (op id order), as its bin_op evaluates them one by one
 DIFFLOGIC_OPS = [
@@ -85,8 +90,11 @@ def build(variant, num_inputs: int, sizes: list[int], num_classes: int) -> Logic
     name, parametrization, arity, sampling, difflogic, *wiring = variant
     cls = DifflogicLayer if difflogic else LogicLayer
     dims = [num_inputs] + sizes
+    options = dict(wiring[0]) if wiring else {}
+    if options.get("candidates") == "first-all":
+        options["candidates"] = [0] + [16] * (len(sizes) - 1)
     layers = [cls(dims[i], dims[i + 1], parametrization, arity=arity, sampling=sampling, seed=i,
-                  **(wiring[0] if wiring else {}))
+                  **layer_options_at(options, i, len(sizes)))
               for i in range(len(sizes))]
     return LogicNet.from_layers(num_inputs, layers, num_classes, tau=10.0)
 
@@ -110,7 +118,7 @@ def measure(variant, device, args) -> dict:
     torch.manual_seed(0)
     sizes = [int(s) for s in args.layers.split(",")]
     net = build(variant, args.inputs, sizes, 10).to(device).train()
-    optimizer = torch.optim.Adam(param_groups(net, 0.01))
+    optimizer = torch.optim.Adam(param_groups(net, 0.01), fused=True)  # as lgn_train's
     x = torch.randint(0, 2, (args.batch_size, args.inputs), device=device).float()
     y = torch.randint(0, 10, (args.batch_size,), device=device)
 
@@ -118,7 +126,7 @@ def measure(variant, device, args) -> dict:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    forward, backward = [], []
+    forward, backward, adam = [], [], []
     for rep in range(args.warmup + args.reps):
         sync()
         t0 = time.perf_counter()
@@ -130,15 +138,17 @@ def measure(variant, device, args) -> dict:
         sync()
         t2 = time.perf_counter()
         optimizer.step()
+        sync()
         if rep >= args.warmup:
             forward.append(t1 - t0)
             backward.append(t2 - t1)
+            adam.append(time.perf_counter() - t2)
     params = sum(p.numel() * p.element_size() for p in net.parameters())
     row = {"variant": variant[0], "device": device.type, "gates": sum(sizes),
            "forward_ms": 1e3 * min(forward), "backward_ms": 1e3 * min(backward),
            "forward_median_ms": 1e3 * statistics.median(forward),
            "backward_median_ms": 1e3 * statistics.median(backward),
-           "params_mib": params / 2**20}
+           "params_mib": params / 2**20, "optimizer_ms": 1e3 * min(adam)}
     row["step_ms"] = row["forward_ms"] + row["backward_ms"]
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -168,7 +178,8 @@ def main(argv=None) -> int:
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     rows = []
     header = (f"{'variant':22} {'device':6} {'fwd ms':>9} {'bwd ms':>9} {'step ms':>9} "
-              f"{'memory MiB':>11} {'bwd vs sm16':>11} {'mem vs sm16':>11} {'vs fixed':>9}")
+              f"{'memory MiB':>11} {'bwd vs sm16':>11} {'mem vs sm16':>11} {'vs fixed':>9} "
+              f"{'adam ms':>8}")
     print(f"layers {args.layers}, {args.inputs} inputs, batch {args.batch_size}, "
           f"best of {args.reps} steps, {torch.get_num_threads()} CPU threads")
     print(header)
@@ -192,8 +203,8 @@ def main(argv=None) -> int:
             print(f"{row['variant']:22} {row['device']:6} {row['forward_ms']:9.2f} "
                   f"{row['backward_ms']:9.2f} {row['step_ms']:9.2f} {row['memory_mib']:11.1f} "
                   f"{row['backward_vs_softmax16']:10.2f}x {row['memory_vs_softmax16']:10.2f}x"
-                  + (f" {row['step_vs_fixed']:8.2f}x" if "step_vs_fixed" in row else ""),
-                  flush=True)
+                  + (f" {row['step_vs_fixed']:8.2f}x" if "step_vs_fixed" in row else " " * 10)
+                  + f" {row['optimizer_ms']:8.2f}", flush=True)
         difflogic = next(r for r in rows if r["device"] == device.type
                          and r["variant"] == "softmax16-difflogic")
         for row in rows:

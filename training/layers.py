@@ -148,28 +148,34 @@ class GateBlock(nn.Module):
 
 class StraightThroughPick(torch.autograd.Function):
     """The operands of the straight-through pick, `candidates @ straight_through(hard,
-    softmax(logits))^T`, without the dense products of the forward pass: the value is the
-    argmax candidate (a gather), the gradient that of the softmax mixture.
+    softmax(logits))^T`, without the dense products of the forward pass: the value is each
+    operand's argmax candidate (one index_select, as fixed wiring), the gradient that of
+    the softmax mixture (the candidates are gathered again for it in the backward pass).
 
-    candidates [B, N, size], logits [B, group, size] -> operands [B, N, group]."""
+    rows [N, in_dim], candidate_index [B, size] (input indices), logits [B, group, size]
+    -> operands [N, B * group]."""
 
     @staticmethod
-    def forward(ctx, candidates: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        soft = torch.softmax(logits, dim=-1)
-        index = logits.argmax(-1).unsqueeze(1).expand(-1, candidates.shape[1], -1)
-        ctx.save_for_backward(candidates, soft, index)
-        return candidates.gather(2, index)
+    def forward(ctx, rows: torch.Tensor, candidate_index: torch.Tensor,
+                logits: torch.Tensor) -> torch.Tensor:
+        chosen = candidate_index.gather(1, logits.argmax(-1))  # [B, group] input indices
+        ctx.save_for_backward(rows, candidate_index, torch.softmax(logits, dim=-1), chosen)
+        return rows.index_select(1, chosen.reshape(-1))
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        candidates, soft, index = ctx.saved_tensors
-        grad_candidates = grad_logits = None
+        rows, candidate_index, soft, chosen = ctx.saved_tensors
+        blocks, group, size = soft.shape
+        grad_rows = grad_logits = None
         if ctx.needs_input_grad[0]:  # the forward value is the one-hot product: the pick only
-            grad_candidates = torch.zeros_like(candidates).scatter_add_(2, index, grad)
-        if ctx.needs_input_grad[1]:  # the softmax's backward of d loss / d weights
-            weights = torch.bmm(grad.transpose(1, 2), candidates)  # [B, group, size]
+            grad_rows = torch.zeros_like(rows).index_add_(1, chosen.reshape(-1), grad)
+        if ctx.needs_input_grad[2]:  # the softmax's backward of d loss / d weights
+            candidates = (rows.index_select(1, candidate_index.reshape(-1))
+                          .reshape(len(rows), blocks, size).transpose(0, 1))
+            weights = torch.bmm(grad.reshape(len(rows), blocks, group).permute(1, 2, 0),
+                                candidates)  # [B, group, size]
             grad_logits = weights.sub_((weights * soft).sum(-1, keepdim=True)).mul_(soft)
-        return grad_candidates, grad_logits
+        return grad_rows, None, grad_logits
 
 
 class LogicLayer(GateBlock):
@@ -351,17 +357,20 @@ class LogicLayer(GateBlock):
         self._check_width(x)
         arity, blocks, group, size = self.connection_logits.shape
         rows = x.reshape(-1, self.in_dim)
-        candidates = (rows.index_select(1, self.candidate_index.reshape(-1))
-                      .reshape(len(rows), arity * blocks, size).transpose(0, 1))
         if self.connection_relax == "hard" and not sample:
-            mixed = StraightThroughPick.apply(
-                candidates, self.connection_logits.reshape(arity * blocks, group, size))
+            picked = StraightThroughPick.apply(
+                rows, self.candidate_index.reshape(arity * blocks, size),
+                self.connection_logits.reshape(arity * blocks, group, size))
+            mixed = picked.reshape(len(rows), arity, blocks * group).transpose(0, 1)
         else:
+            candidates = (rows.index_select(1, self.candidate_index.reshape(-1))
+                          .reshape(len(rows), arity * blocks, size).transpose(0, 1))
             mixed = torch.bmm(candidates, self.connection_weights(sample)
                               .reshape(arity * blocks, group, size).transpose(1, 2))
-        mixed = mixed.reshape(arity, blocks, len(rows), group).transpose(1, 2)
-        mixed = mixed.reshape(arity, len(rows), blocks * group)[..., :self.out_dim]
-        return [m.reshape(*x.shape[:-1], self.out_dim) for m in mixed.unbind(0)]
+            mixed = mixed.reshape(arity, blocks, len(rows), group).transpose(1, 2)
+            mixed = mixed.reshape(arity, len(rows), blocks * group)
+        return [m[..., :self.out_dim].reshape(*x.shape[:-1], self.out_dim)
+                for m in mixed.unbind(0)]
 
     def forward_relaxed(self, x: torch.Tensor, sample: bool = False) -> torch.Tensor:
         """The relaxed gates: expected truth tables, or (sample=True) one hard Gumbel
