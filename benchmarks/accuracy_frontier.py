@@ -75,6 +75,10 @@ RECIPES = {  # name: (gate budget, lgn-train flags)
     "44kaug": (44_000, ["--layers", "8000,8000,8000,8000,8000,4000", "--thresholds", "3",
                         "--tau", "20", "--candidates", "0,16,16,16,16,16",
                         "--candidate-group", "32", "--epochs", "6", "--augment-shift", "1"]),
+    # three epochs more (the 44kaug run resumed: --resume continues a run exactly)
+    "44kaug9": (44_000, ["--layers", "8000,8000,8000,8000,8000,4000", "--thresholds", "3",
+                         "--tau", "20", "--candidates", "0,16,16,16,16,16",
+                         "--candidate-group", "32", "--epochs", "9", "--augment-shift", "1"]),
     # the same, half as wide, with a 1,000-bit head (100 per class) for small hardware
     "19kfull": (19_000, ["--layers", "4000,4000,4000,4000,2000,1000", "--thresholds", "3",
                          "--tau", "10", "--candidates", "0,16,16,16,16,16",
