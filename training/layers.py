@@ -501,9 +501,10 @@ class LogicNet(nn.Module):
 
     Layer i is wired and initialized with seed `seed * 1000 + i`; the keyword options are
     `LogicLayer`'s, the same for every layer except `candidates`, which may be a list with
-    one count per layer (use `from_layers` to mix parametrizations or arities). `forward(bits)` gives class scores (relaxed in train mode, popcount/tau of
-    the discrete gates in eval mode); `discrete_scores(bits)` gives the integer popcounts
-    of the discretized network.
+    one count per layer (use `from_layers` to mix parametrizations or arities).
+    `forward(bits)` gives class scores (relaxed in train mode, popcount/tau of the discrete
+    gates in eval mode); `discrete_scores(bits)` gives the integer popcounts of the
+    discretized network.
     """
 
     def __init__(self, num_inputs: int, layer_sizes, num_classes: int, tau: float = 1.0,
