@@ -142,7 +142,7 @@ def run_recipe(name: str, data_dir: str, extra: list[str], test_images,
             "classes_x_group": f"{num_classes} x {model.layers[-1].tables.shape[0] // num_classes}",
             "epochs": training["epochs"], "train_seconds": round(seconds, 1),
             "device": training["device"],
-            "threads": training.get("threads", torch.get_num_threads()),
+            "threads": training.get("threads"),  # None: a model from before it was recorded
             "cpu": cpu_model(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
