@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from lgn_compile.compiler import compile_model
 from lgn_compile.model_file import load_model
