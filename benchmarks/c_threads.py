@@ -14,16 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from lgn_compile.compiler import compile_model
+import lgn_compile
 from lgn_compile.model_file import load_model
-from lgn_compile.passes import PRESETS
-from lgn_compile.verify import c_library
 from lgn_compile.verify.c_build import available_cores, pack_inputs
 from machine import cpu_model  # benchmarks/ is the script's directory
 
@@ -44,38 +41,33 @@ def main(argv=None) -> int:
     inputs = {"bytes": bits, "packed": pack_inputs(bits)}
     threads = range(1, args.threads + 1)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for simd in args.simd.split(","):
-            work = Path(tmp) / simd
-            work.mkdir()
-            files, report = compile_model(model, ["c"], PRESETS[2],
-                                          backend_options={"c": {"simd": simd}})
-            for name, text in files.items():
-                (work / name).write_text(text if isinstance(text, str) else text.decode())
-            library = c_library(work / f"{model.name}.c", model, work)
-            reference = library.scores(bits, threads=1)
-            runners = {(form, t): library.batch_runner(data, form == "packed", t)
-                       for form, data in inputs.items() for t in threads}
-            best = {}
-            for _ in range(args.rounds):
-                for key, run in runners.items():
-                    start = time.perf_counter()
-                    scores = run()
-                    best[key] = min(best.get(key, float("inf")), time.perf_counter() - start)
-                    if not np.array_equal(scores, reference):
-                        raise SystemExit(f"{simd} {key}: scores differ from one thread's")
-            for form in inputs:
-                one = best[(form, 1)]
-                for t in threads:
-                    rows.append({"simd": simd, "input": form, "threads": t,
-                                 "samples_per_s": args.samples / best[(form, t)],
-                                 "speedup": one / best[(form, t)]})
-                    print(f"{simd:5} {form:6} {t} threads: "
-                          f"{rows[-1]['samples_per_s'] / 1e6:7.2f} M samples/s "
-                          f"x{rows[-1]['speedup']:.2f}", flush=True)
+    for simd in args.simd.split(","):
+        compiled = lgn_compile.compile(model, "c", opt_level=2, simd=simd)
+        library = compiled.library()
+        reference = library.scores(bits, threads=1)
+        runners = {(form, t): library.batch_runner(data, form == "packed", t)
+                   for form, data in inputs.items() for t in threads}
+        best = {}
+        for _ in range(args.rounds):
+            for key, run in runners.items():
+                start = time.perf_counter()
+                scores = run()
+                best[key] = min(best.get(key, float("inf")), time.perf_counter() - start)
+                if not np.array_equal(scores, reference):
+                    raise SystemExit(f"{simd} {key}: scores differ from one thread's")
+        for form in inputs:
+            one = best[(form, 1)]
+            for t in threads:
+                rows.append({"simd": simd, "input": form, "threads": t,
+                             "samples_per_s": args.samples / best[(form, t)],
+                             "speedup": one / best[(form, t)]})
+                print(f"{simd:5} {form:6} {t} threads: "
+                      f"{rows[-1]['samples_per_s'] / 1e6:7.2f} M samples/s "
+                      f"x{rows[-1]['speedup']:.2f}", flush=True)
     RESULTS.write_text(json.dumps({
         "benchmark": "c_threads", "model": str(args.model.name),
-        "gates_after": report["optimization"]["after"]["gates"], "samples": args.samples,
+        "gates_after": compiled.report["optimization"]["after"]["gates"],
+        "samples": args.samples,
         "rounds": args.rounds, "cpu": cpu_model(), "cpus": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows},
         indent=1) + "\n")
