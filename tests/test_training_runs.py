@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import pickle
 from pathlib import Path
@@ -142,17 +143,21 @@ DIGITS_RUN = ["--dataset", "digits", "--layers", "120,60", "--thresholds", "2", 
               "--parametrization", "iwp", "--connections", "unique"]
 
 
-@pytest.mark.parametrize("extra", [[], ["--augment-shift", "2"]], ids=["plain", "augmented"])
-def test_resume_from_a_checkpoint_continues_the_run_exactly(tmp_path, capsys, extra):
+@pytest.mark.parametrize("extra, finish", [([], []), (["--augment-shift", "2"], []),
+                                           ([], ["--lr-decay", "2"])],
+                         ids=["plain", "augmented", "decayed"])
+def test_resume_from_a_checkpoint_continues_the_run_exactly(tmp_path, capsys, extra, finish):
+    """`finish` flags belong to the whole run's command and the resuming one: a decay over
+    the last 2 of 4 epochs starts where the 2-epoch constant-rate leg stopped."""
     straight, first, resumed = tmp_path / "a.pt", tmp_path / "b.pt", tmp_path / "c.pt"
-    assert train_main(DIGITS_RUN + extra + ["--epochs", "4", "-o", str(straight)]) == 0
+    assert train_main(DIGITS_RUN + extra + finish + ["--epochs", "4", "-o", str(straight)]) == 0
     checkpoint = tmp_path / "ck.pt"
     assert train_main(DIGITS_RUN + extra + ["--epochs", "2", "--checkpoint", str(checkpoint),
                                             "-o", str(first)]) == 0
     # a checkpoint is a model file too, with the state to resume
     assert load_model(checkpoint).meta["training"]["epochs"] == 2
     assert train_main(["--resume", str(checkpoint), "--epochs", "4", "-q", "--threads", "1",
-                       "-o", str(resumed)]) == 0
+                       "-o", str(resumed)] + finish) == 0
     a, c = load_model(straight), load_model(resumed)
     assert c.meta["training"]["steps"] == a.meta["training"]["steps"] == 4 * 12
     for x, y in zip(a.layers, c.layers):
@@ -169,6 +174,46 @@ def test_resume_from_a_checkpoint_continues_the_run_exactly(tmp_path, capsys, ex
     capsys.readouterr()
     assert train_main(["--resume", str(straight), "-o", str(resumed)]) == 2
     assert "not a training checkpoint" in capsys.readouterr().err
+
+
+def test_lr_decay_keeps_the_rate_then_anneals_it_along_a_half_cosine():
+    from lgn_train.trainer import lr_factor
+
+    factors = [lr_factor(step, 10, 4) for step in range(10)]
+    assert factors[:7] == [1.0] * 7  # the decay's first update is at the full rate
+    assert all(a > b > 0 for a, b in zip(factors[6:], factors[7:]))
+    assert factors[6:] == pytest.approx([0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)])
+    assert [lr_factor(step, 10, 0) for step in range(10)] == [1.0] * 10
+    assert lr_factor(0, 10, 10) == 1.0 and lr_factor(9, 10, 10) < 0.03
+
+
+def test_lr_decay_changes_only_the_last_updates_and_shrinks_them():
+    """One minibatch per epoch; a snapshot of the parameters after every step: a decayed
+    run is the constant one until its decay starts, then its steps get smaller."""
+    from lgn_train import LogicNet
+    from lgn_train.trainer import train
+
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2, (64, 24)).astype(np.float32)
+    labels = rng.integers(0, 2, 64)
+
+    def run(decay: int) -> list[torch.Tensor]:
+        net = LogicNet(24, [40, 20], 2, 2.0, seed=0)
+        snapshots = []
+        train(net, bits, labels, epochs=8, batch_size=64, lr=0.05, device="cpu", progress=False,
+              eval_every=100, log=lambda line: None, lr_decay_epochs=decay,
+              checkpoint=lambda state: snapshots.append(
+                  torch.cat([p.detach().flatten().clone() for p in net.parameters()])))
+        return snapshots[:8]  # the last call repeats the end
+
+    constant, decayed = run(0), run(3)
+    assert all(torch.equal(a, b) for a, b in zip(constant[:6], decayed[:6]))
+    assert not torch.equal(constant[6], decayed[6])
+
+    def last_step(snapshots):
+        return (snapshots[7] - snapshots[6]).abs().sum()
+
+    assert last_step(decayed) < 0.3 * last_step(constant)
 
 
 def test_metrics_files_have_every_evaluation_and_curves(tmp_path):
@@ -197,6 +242,7 @@ def test_cli_rejects_bad_training_options_in_one_line(tmp_path, capsys):
              (["--init-strength", "-1"], "--init-strength"),
              (["--connections", "unique", "--layers", "100,50"], "unique connections need"),
              (["--dataset", "mnist"], "--data-dir"),
+             (["--lr-decay", "-1"], "--lr-decay must be at least 0"),
              (["--resume", str(tmp_path / "none.pt")], "not found")]
     for argv, fragment in cases:
         capsys.readouterr()

@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"passes over the training set (default: {d['epochs']})")
     p.add_argument("--steps", type=int, metavar="N",
                    help="train for exactly N minibatch steps instead of --epochs")
+    p.add_argument("--lr-decay", type=int, default=0, metavar="E",
+                   help="anneal every learning rate to 0 along a half cosine over the run's "
+                        "last E epochs (all of it when E >= its length; with --resume, E "
+                        "counts back from the new end, so a constant-rate run can be "
+                        "finished with a decay); 0: constant (default: 0)")
     p.add_argument("--batch-size", type=int, default=d["batch_size"], metavar="N",
                    help=f"minibatch size (default: {d['batch_size']})")
     p.add_argument("--thresholds", type=int, default=d["thresholds"], metavar="T",
@@ -240,6 +245,7 @@ def _check_args(args) -> list[int]:
         (args.connection_lr is None or 0 < args.connection_lr < float("inf"),
          f"--connection-lr must be positive, got {args.connection_lr}"),
         (args.augment_shift >= 0, f"--augment-shift must be at least 0, got {args.augment_shift}"),
+        (args.lr_decay >= 0, f"--lr-decay must be at least 0, got {args.lr_decay}"),
         (args.checkpoint_every >= 1,
          f"--checkpoint-every must be at least 1, got {args.checkpoint_every}"),
         (args.name is None or args.name.isidentifier(),
@@ -399,7 +405,7 @@ def _run(args) -> int:
         return {"dataset": data.name, "seed": args.seed, "split_seed": args.seed,
                 "accuracy": {k: float(metrics[k]) for k in ACCURACY_KEYS if k in metrics},
                 "training": {**settings, "layers": sizes, "device": str(device),
-                             "threads": torch.get_num_threads(),
+                             "threads": torch.get_num_threads(), "lr_decay": args.lr_decay,
                              "epochs": int(metrics["epochs"]), "steps": int(metrics["steps"]),
                              "seconds": round(time.perf_counter() - start + earlier, 3)},
                 "num_train": len(train_bits), "num_test": len(test_bits)}
@@ -418,7 +424,7 @@ def _run(args) -> int:
                     log=None if not args.quiet else (lambda line: None),
                     checkpoint=checkpoint if args.checkpoint else None,
                     checkpoint_every=args.checkpoint_every, connection_lr=args.connection_lr,
-                    augment=augment, resume=None if resumed is None else resumed["training_state"])
+                    augment=augment, lr_decay_epochs=args.lr_decay, resume=None if resumed is None else resumed["training_state"])
     if rank:
         return 0
     info = meta(metrics)

@@ -82,7 +82,7 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
           batch_size: int = 128, seed: int = 0, device="auto", eval_every: int | None = None,
           progress: bool = True, log=None, checkpoint=None, checkpoint_every: int = 1,
           resume: dict | None = None, train_eval_limit: int = 10_000,
-          connection_lr: float | None = None, augment=None) -> dict:
+          connection_lr: float | None = None, augment=None, lr_decay_epochs: int = 0) -> dict:
     """Train `net` with Adam on softmax cross-entropy of its relaxed (or Gumbel) scores.
 
     Args:
@@ -110,6 +110,9 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
         augment: called as `augment(bits, generator)` on each training minibatch (e.g.
             `augment.RandomShift`); its generator is seeded by (seed, step, rank), so a
             resumed run draws what the uninterrupted one would have.
+        lr_decay_epochs: anneal every group's learning rate to 0 along a half cosine over
+            the run's last this many epochs (`lr_factor`); 0 keeps it constant. The rate is
+            a function of the step, so a resumed run follows the same schedule.
 
     Under `torchrun` (see `distributed_setup`) every process takes its share of each
     global minibatch and DistributedDataParallel averages the gradients; all processes draw
@@ -158,6 +161,8 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
     # learnable wiring reads every input; the same update up to rounding)
     optimizer = torch.optim.Adam(param_groups(net, lr, connection_lr),
                                  fused=device.type in ("cpu", "cuda"))
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    decay_steps = min(total_steps, max(0, int(lr_decay_epochs)) * steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss()
     order_gen, augment_gen = torch.Generator().manual_seed(seed), torch.Generator()
     torch.manual_seed(seed)  # the Gumbel noise: the same on every process
@@ -211,6 +216,10 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
                 loss = loss_fn(model(inputs), y_train[batch])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if decay_steps:
+                    factor = lr_factor(step, total_steps, decay_steps)
+                    for group, base in zip(optimizer.param_groups, base_lrs):
+                        group["lr"] = base * factor
                 optimizer.step()
                 value = loss.item()
                 running_loss = (value if math.isnan(running_loss)
@@ -236,6 +245,17 @@ def train(net: LogicNet, train_bits, train_labels, test_bits=None, test_labels=N
                    device=str(device), history=history, loss_trace=loss_trace,
                    train_eval_samples=min(n, train_eval_limit))
     return metrics
+
+
+def lr_factor(step: int, total_steps: int, decay_steps: int) -> float:
+    """The learning rate's multiplier for the update at `step` (0-based): 1 until the last
+    `decay_steps` updates, then a half cosine from 1 down towards 0 (the last update keeps
+    a small non-zero rate): with a constant rate the relaxed gates and picks still move
+    at the end of a run, and the discrete net is whatever the last minibatch left."""
+    start = total_steps - decay_steps
+    if decay_steps <= 0 or step < start:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * (step - start) / decay_steps))
 
 
 METRIC_KEYS = ("train_soft", "train_discrete", "test_soft", "test_discrete", "gap",
