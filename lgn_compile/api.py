@@ -97,7 +97,8 @@ def compile(model, targets=ALL_TARGETS, out_dir=None, *, opt_level: int = max(PR
             passes: list[str] | None = None, force: bool = False, simd: str = "auto",
             pipeline: int = 0, reset: str = "sync", testbench: bool = False,
             feature_bits: str | None = None, synth_report: bool = False,
-            counter_inputs: int = COUNTER_INPUTS, pnr_device: str | None = None) -> Compiled:
+            counter_inputs: int = COUNTER_INPUTS, pnr_device: str | None = None,
+            max_fanout: int = 0) -> Compiled:
     """Compile `model` to `targets` (files kept in memory; written to `out_dir` when given,
     all or nothing, as by the command line) and return them with the report. The keywords
     are the command line's flags; `pnr_device` (a name in synth.PNR_DEVICES) is
@@ -117,7 +118,7 @@ def compile(model, targets=ALL_TARGETS, out_dir=None, *, opt_level: int = max(PR
         model, targets, pass_names,
         synth_report=synth_report, pnr_device=pnr_device,
         backend_options=backend_options(simd, pipeline, reset, testbench, feature_bits,
-                                        counter_inputs))
+                                        counter_inputs, max_fanout))
     if plan is not None:
         commit(plan, files)
     return Compiled(model, files, report, None if out_dir is None else Path(out_dir), simd)

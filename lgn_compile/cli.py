@@ -96,6 +96,12 @@ def _compile_parser() -> argparse.ArgumentParser:
                         "counter bit one LUT6; 3 (full adders) suits "
                         "LUT4 FPGAs such as ECP5 and iCE40: fewer LUT4 and a higher Fmax, "
                         "with more levels (latency and flip-flops when pipelined)")
+    p.add_argument("--max-fanout", type=int, default=0, metavar="F",
+                   help="Verilog with --pipeline: register the inputs too (one more cycle) "
+                        "and give every register at most F readers, duplicating it (kept "
+                        "apart from synthesis' merging) so that placement can put each copy "
+                        "beside its readers: a higher Fmax for more flip-flops (default 0: "
+                        "no limit)")
     p.add_argument("--reset", choices=RESETS, default="sync",
                    help="Verilog with --pipeline: rst (active high) clears the valid "
                         "pipeline synchronously, asynchronously, or there is no rst (default: sync)")
@@ -269,6 +275,7 @@ def _compile(args) -> int:
                                             ("--synth-report", args.synth_report),
                                             ("--counter-inputs", args.counter_inputs
                                              != COUNTER_INPUTS),
+                                            ("--max-fanout", args.max_fanout),
                                             ("--pnr-report", args.pnr_report)) if on]
     if verilog_flags and "verilog" not in targets:
         raise LgnError(f"{verilog_flags[0]} needs the verilog target (e.g. --target verilog)")
@@ -294,7 +301,7 @@ def _compile(args) -> int:
             model, targets, pass_names, source=str(args.model), synth_report=args.synth_report,
             backend_options=backend_options(args.simd, args.pipeline, args.reset,
                                             args.testbench, args.feature_bits,
-                                            args.counter_inputs),
+                                            args.counter_inputs, args.max_fanout),
             progress=say, pnr_device=pnr_device)
         if args.build:  # built before anything is written, and written with the rest
             say("building the C library (gcc)")

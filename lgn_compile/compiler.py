@@ -68,11 +68,12 @@ def _merge(files: dict[str, str | bytes], new: dict[str, str | bytes], target: s
 
 def backend_options(simd: str = "auto", pipeline: int = 0, reset: str = "sync",
                     testbench: bool = False, feature_bits: str | None = None,
-                    counter_inputs: int = COUNTER_INPUTS) -> dict:
+                    counter_inputs: int = COUNTER_INPUTS, max_fanout: int = 0) -> dict:
     """`compile_model`'s backend_options from the user's settings (CLI flags or API args)."""
     return {"c": {"simd": simd},
             "verilog": {"pipeline": pipeline, "reset": reset, "testbench": testbench,
-                        "feature_bits": feature_bits, "counter_inputs": counter_inputs}}
+                        "feature_bits": feature_bits, "counter_inputs": counter_inputs,
+                        "max_fanout": max_fanout}}
 
 
 def compile_model(model: Model, targets: list[str], pass_names: list[str],

@@ -76,3 +76,30 @@ def test_broken_pipelines_are_caught(tmp_path, tamper, message):
         run = simulate_pipelined(graph, bits, "icarus", tmp_path, 1, "sync", VALID, broken)
         with pytest.raises(AssertionError, match="vectors disagree"):
             assert_matches_reference(graph, bits, run.scores, run.classes)
+
+
+def test_fanout_limited_registers_compute_the_same_one_clock_later(simulator, tmp_path):
+    """--max-fanout 2: inputs registered (one more clock) and registers copied so that none
+    has more than 2 readers; the values are the reference's, the timing one per clock."""
+    graph = random_ir(8, 12, (40, 30, 24), 3, 2, OPTIMIZE, name="fanout_pipe")
+    bits = random_input_bits(24, 200, 12)
+    plain = parse_ports(emit_verilog(graph, 1, "sync")["fanout_pipe.v"]).latency
+    source = emit_verilog(graph, 1, "sync", max_fanout=2)["fanout_pipe.v"]
+    assert parse_ports(source).latency == plain + 1 and "_f1 <= " in source
+    run = simulate_pipelined(graph, bits, simulator, tmp_path, 1, "sync", VALID, source)
+    assert_matches_reference(graph, bits, run.scores, run.classes)
+    assert_pipeline_timing(run, plain + 1, len(bits))
+
+
+def test_a_copy_loading_the_wrong_value_is_caught(tmp_path):
+    """Mutation: one copy loads its value's neighbour (another input bit): its readers, and
+    so the scores, differ, which the simulation sees."""
+    graph = random_ir(8, 12, (40, 30, 24), 3, 2, OPTIMIZE, name="fanout_pipe")
+    bits = random_input_bits(25, 200, 12)
+    source = emit_verilog(graph, 1, "sync", max_fanout=2)["fanout_pipe.v"]
+    broken = re.sub(r"(x\d+_q1_f1 <= )x\[(\d+)\];",
+                    lambda m: f"{m[1]}x[{(int(m[2]) + 1) % 12}];", source, count=1)
+    assert broken != source
+    run = simulate_pipelined(graph, bits, "icarus", tmp_path, 1, "sync", VALID, broken)
+    with pytest.raises(AssertionError, match="vectors disagree"):
+        assert_matches_reference(graph, bits, run.scores, run.classes)

@@ -1,6 +1,7 @@
 """Synthesis scripts written beside the emitted Verilog: the yosys script runs and its
 netlist is proven equal to the Verilog it came from; the Vivado script names that design."""
 
+import json
 import re
 import subprocess
 
@@ -15,11 +16,11 @@ from lgn_compile.synth import yosys_executable
 NAME = "random_net"
 
 
-def compiled(tmp_path, pipeline=0, seed=4):
+def compiled(tmp_path, pipeline=0, seed=4, max_fanout=0):
     model = model_from_dict(random_model_dict(seed, num_inputs=10, layer_sizes=(30, 20, 8),
                                               num_classes=2))
     files, _ = compile_model(model, ["verilog", "python"], PRESETS[2], backend_options={
-        "verilog": {"pipeline": pipeline}})
+        "verilog": {"pipeline": pipeline, "max_fanout": max_fanout}})
     write_output_dir(files, tmp_path / "out", force=False)
     return tmp_path / "out", files
 
@@ -61,6 +62,26 @@ def test_pipelined_design_synthesizes_with_its_registers(tmp_path):
     assert yosys(f"synth_{NAME}.ys", out).returncode == 0
     assert re.search(r"\d+\s+\$_S?DFF", (out / f"{NAME}_stat.txt").read_text())
     assert "create_clock" in files[f"synth_{NAME}_vivado.tcl"]
+
+
+def test_register_copies_survive_synthesis(tmp_path):
+    """--max-fanout's copies are kept: yosys ends with exactly one flip-flop per copied bit
+    more than when the keep attributes are removed (then it merges the copies back)."""
+    out, files = compiled(tmp_path, pipeline=1, max_fanout=2)
+    source = files[f"{NAME}.v"]
+    copies = sum(int(m[1] or 0) + 1 for m in re.finditer(
+        r"^\s*\(\* keep \*\) reg (?:\[(\d+):0\] )?\w+_f\d+;", source, re.MULTILINE))
+
+    def flip_flops(verilog: str) -> int:
+        (out / "ff.v").write_text(verilog)
+        (out / "ff.ys").write_text(f"read_verilog ff.v\nsynth -flatten -top {NAME}\n"
+                                   "tee -q -o ff_stat.json stat -json\n")
+        assert yosys("ff.ys", out).returncode == 0
+        cells = json.loads((out / "ff_stat.json").read_text())["design"]["num_cells_by_type"]
+        return sum(n for cell, n in cells.items() if "DFF" in cell)
+
+    assert copies > 0
+    assert flip_flops(source) - flip_flops(source.replace("(* keep *) ", "")) == copies
 
 
 @pytest.mark.parametrize("pipeline", [0, 2])

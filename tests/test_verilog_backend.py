@@ -12,13 +12,15 @@ import os
 import re
 import shutil
 import subprocess
+from collections import Counter
 
 import numpy as np
 import pytest
 
 from lgn_compile import evaluate, gates, ir
 from lgn_compile.backends.verilog import emit_verilog
-from lgn_compile.backends.verilog_design import (COUNTER_INPUTS, Const, Signal, Wire, argmax, design,
+from lgn_compile.backends.verilog_design import (COUNTER_INPUTS, Const, Input, Signal, Wire, argmax,
+                                                 design,
                                                  index_width, pipeline_latency, popcount,
                                                  score_width)
 from lgn_compile.backends.verilog_features import feature_comparators, parse_feature_bits
@@ -72,10 +74,11 @@ MODELS = {
                             ([gates.FALSE, gates.TRUE, gates.TRUE, gates.FALSE],
                              [[0, 1], [1, 0], [0, 0], [1, 1]])], 2),
 }
-# level: O0 / O1 combinational; P1 / P3: after the passes, a register stage every 1 / 3
-# levels (reset async / none); P2O0: no passes, every 2 levels, sync reset.
-PIPELINES = {"O0": (0, "sync"), "O1": (0, "sync"), "P1": (1, "async"), "P3": (3, "none"),
-             "P2O0": (2, "sync")}
+# level: (pipeline, reset, max_fanout). O0 / O1 combinational; P1 / P3: after the passes,
+# a register stage every 1 / 3 levels (reset async / none); P2O0: no passes, every 2
+# levels, sync reset; P1F2: P1 with registered inputs and at most 2 readers per register.
+PIPELINES = {"O0": (0, "sync", 0), "O1": (0, "sync", 0), "P1": (1, "async", 0),
+             "P3": (3, "none", 0), "P2O0": (2, "sync", 0), "P1F2": (1, "sync", 2)}
 CASES = [(name, level) for name in MODELS for level in PIPELINES]
 
 
@@ -91,8 +94,8 @@ def emitted(tmp_path_factory):
     for name, level in CASES:
         graph = _ir(name, level)
         directory = tmp_path_factory.mktemp(f"{name}_{level}")
-        pipeline, reset = PIPELINES[level]
-        (file_name, source), = emit_verilog(graph, pipeline, reset).items()
+        pipeline, reset, fanout = PIPELINES[level]
+        (file_name, source), = emit_verilog(graph, pipeline, reset, max_fanout=fanout).items()
         (directory / file_name).write_text(source)
         out[name, level] = graph, directory / file_name
     return out
@@ -192,7 +195,7 @@ def test_ports_and_header(emitted, name, level):
     assert f"input  wire [{n - 1}:0] x," in source
     assert f"output wire [{c * w - 1}:0] scores," in source
     assert f"output wire [{iw - 1}:0] class_idx" in source
-    pipeline, reset = PIPELINES[level]
+    pipeline, reset, _ = PIPELINES[level]
     latency = re.search(r"^// lgn-ports: .* latency=(\d+) ", source, re.MULTILINE)
     assert (f"// lgn-ports: num_inputs={n} num_classes={c} score_width={w} "
             f"index_width={iw} latency={latency[1]} reset={reset if pipeline else 'none'} "
@@ -298,17 +301,28 @@ def test_pipeline_latency_counts_layers_popcount_and_argmax(emitted):
 def test_registers_only_where_read_and_counted(emitted, name, level):
     """Every register feeds something; the design's register count is the emitted one."""
     graph, path = emitted[name, level]
-    pipeline, reset = PIPELINES[level]
-    built = design(graph, pipeline, reset)
+    pipeline, reset, fanout = PIPELINES[level]
+    built = design(graph, pipeline, reset, max_fanout=fanout)
     registers = [r for stage in built.stages for r in stage.registers]
-    read = {id(s) for w in built.wires() for s in w.reads()}
-    read |= {id(r.source) for r in registers}
-    read |= {id(source) for _, source in built.scores} | {id(built.class_idx)}
-    assert all(id(r) in read for r in registers)
+    reads = Counter(id(s) for w in built.wires() for s in w.reads())
+    reads.update(id(r.source) for r in registers)
+    outputs = {id(source) for _, source in built.scores} | {id(built.class_idx)}
+    assert all(reads[id(r)] or id(r) in outputs for r in registers)
     assert all(r.stage - r.source.stage == 1 for r in registers)
+    if fanout:
+        assert max(reads[id(r)] for r in registers) <= fanout
+        by_name = {r.name: r for r in registers}
+        copies = [r for r in registers if re.search(r"_f\d+$", r.name)]
+        assert all(r.keep for r in copies) and (copies or not name.startswith("arity"))
+        for copy in copies:  # a copy loads the value its original loads, and both are kept
+            original = by_name[copy.name.rpartition("_f")[0]]
+            assert original.keep and (re.sub(r"_f\d+$", "", copy.source.name)
+                                      == re.sub(r"_f\d+$", "", original.source.name))
+        # the inputs are registered: no wire reads x directly
+        assert not any(isinstance(s, Input) for w in built.wires() for s in w.reads())
     source = path.read_text()
-    declared = sum(int(m[1] or 0) + 1 for m in
-                   re.finditer(r"^\s*reg (?:\[(\d+):0\] )?\w+;", source, re.MULTILINE))
+    declared = sum(int(m[1] or 0) + 1 for m in re.finditer(
+        r"^\s*(?:\(\* keep \*\) )?reg (?:\[(\d+):0\] )?\w+;", source, re.MULTILINE))
     assert declared == built.register_bits > 0
 
 
@@ -353,11 +367,37 @@ def test_output_is_deterministic():
         assert list(first) == [f"{name}.v"]
 
 
-@pytest.mark.parametrize("pipeline,reset,message", [(-1, "sync", "--pipeline must be"),
-                                                    (2, "both", "unknown reset")])
-def test_bad_pipeline_options(pipeline, reset, message):
+@pytest.mark.parametrize("pipeline,reset,fanout,message", [
+    (-1, "sync", 0, "--pipeline must be"), (2, "both", 0, "unknown reset"),
+    (0, "sync", 4, "--max-fanout .* not 4 without --pipeline"),
+    (1, "sync", -2, "--max-fanout must be 0 .* not -2$")])
+def test_bad_pipeline_options(pipeline, reset, fanout, message):
     with pytest.raises(LgnError, match=message):
-        emit_verilog(_ir("one_layer", "O1"), pipeline, reset)
+        emit_verilog(_ir("one_layer", "O1"), pipeline, reset, max_fanout=fanout)
+
+
+def test_cli_max_fanout(model_path, tmp_path, capsys):
+    """--max-fanout reaches the design (reported, one more clock, kept copies); without
+    --pipeline or the verilog target it is one error line, and nothing is written."""
+    from lgn_compile.cli import main
+
+    out = tmp_path / "out"
+    assert main([str(model_path), "-t", "verilog", "--pipeline", "1", "--max-fanout", "3",
+                 "-o", str(out), "-q"]) == 0
+    report = json.loads((out / "report.json").read_text())["verilog"]
+    source = next(out.glob("*.v")).read_text()
+    assert report["max_fanout"] == 3 and "(* keep *) always @(posedge clk)" in source
+    plain = tmp_path / "plain"
+    assert main([str(model_path), "-t", "verilog", "--pipeline", "1", "-o", str(plain),
+                 "-q"]) == 0
+    assert json.loads((plain / "report.json").read_text())["verilog"]["latency"] \
+        == report["latency"] - 1
+    for argv in (["-t", "verilog", "--max-fanout", "3"], ["-t", "c", "--max-fanout", "3"]):
+        capsys.readouterr()
+        assert main([str(model_path), *argv, "-o", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--max-fanout" in err[0], err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_testbench_files_hold_the_reference_outputs():

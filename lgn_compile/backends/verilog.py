@@ -86,7 +86,8 @@ def _check_module_name(name: str) -> None:
                        "a signal inside the emitted module (rename the model)")
 
 
-def _check_options(pipeline: int, reset: str, counter_inputs: int = COUNTER_INPUTS) -> None:
+def _check_options(pipeline: int, reset: str, counter_inputs: int = COUNTER_INPUTS,
+                   max_fanout: int = 0) -> None:
     if pipeline < 0:
         raise LgnError(f"--pipeline must be 0 (combinational) or a positive number of logic "
                        f"layers per stage, not {pipeline}")
@@ -95,27 +96,34 @@ def _check_options(pipeline: int, reset: str, counter_inputs: int = COUNTER_INPU
     if counter_inputs not in COUNTER_SIZES:
         raise LgnError(f"counters take {', '.join(map(str, COUNTER_SIZES))} inputs, not "
                        f"{counter_inputs}")
+    if max_fanout < 0 or max_fanout and not pipeline:
+        raise LgnError(f"--max-fanout must be 0 (no limit) or, with --pipeline, a positive "
+                       f"number of readers per register, not {max_fanout}"
+                       + ("" if max_fanout < 0 else " without --pipeline"))
 
 
 def emit_verilog(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
                  testbench: bool = False, feature_bits: str | None = None,
-                 counter_inputs: int = COUNTER_INPUTS) -> dict[str, str]:
+                 counter_inputs: int = COUNTER_INPUTS, max_fanout: int = 0) -> dict[str, str]:
     """File name -> contents: `<name>.v` (pipelined when pipeline > 0); with `testbench` a
     cocotb testbench that checks it against the reference (see `testbench_files`); with
     `feature_bits` ("W" or "W.F") `<name>_features.v`, the module behind its encoder."""
-    return build_verilog(g, pipeline, reset, testbench, feature_bits, counter_inputs)[0]
+    return build_verilog(g, pipeline, reset, testbench, feature_bits, counter_inputs,
+                         max_fanout)[0]
 
 
 def build_verilog(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
                   testbench: bool = False, feature_bits: str | None = None,
-                  counter_inputs: int = COUNTER_INPUTS) -> tuple[dict[str, str], Design]:
+                  counter_inputs: int = COUNTER_INPUTS,
+                  max_fanout: int = 0) -> tuple[dict[str, str], Design]:
     """`emit_verilog`'s files and the `Design` they spell (ports, latency, stages).
 
-    `counter_inputs`: bits per popcount counter, the LUT size (6; 3 for LUT4 FPGAs)."""
+    `counter_inputs`: bits per popcount counter, the LUT size (6; 3 for LUT4 FPGAs);
+    `max_fanout`: readers per pipeline register, the inputs registered too (0: no limit)."""
     name = g.graph["name"]
     _check_module_name(name)
-    _check_options(pipeline, reset, counter_inputs)
-    design = build_design(g, pipeline, reset, counter_inputs)
+    _check_options(pipeline, reset, counter_inputs, max_fanout)
+    design = build_design(g, pipeline, reset, counter_inputs, max_fanout)
     source = render(
         "verilog.v.j2", s=model_summary(g), version=__version__, width=design.ports.score_width,
         idx_width=design.ports.index_width, design=design, pipeline=pipeline,

@@ -194,9 +194,13 @@ _EVALUATE = {
 
 @dataclass(eq=False)
 class Register(Signal):
-    """`name <= source` at the end of stage `stage - 1`: `source` one clock later."""
+    """`name <= source` at the end of stage `stage - 1`: `source` one clock later.
+
+    `keep`: one of several copies of the same value (fanout duplication), which synthesis
+    must not merge back into one flip-flop."""
 
     source: Signal | None = None
+    keep: bool = False
 
     @property
     def expression(self) -> str:
@@ -230,6 +234,7 @@ class Design:
     unused: list[str]                  # inputs (as ranges) and gates nothing reads
     levels: dict[str, int]             # datapath levels: logic, popcount, argmax
     counter_inputs: int = COUNTER_INPUTS  # bits per popcount counter
+    max_fanout: int = 0                   # readers per register (0: no limit)
 
     @property
     def latency(self) -> int:
@@ -261,7 +266,7 @@ class Design:
         return {"latency": self.latency, "reset": self.ports.reset, "clocked": self.latency > 0,
                 "stages": len(self.stages) if self.latency else 0, "levels": self.levels,
                 "register_bits": self.register_bits if self.latency else 0,
-                "register_split": self.register_split(),
+                "register_split": self.register_split(), "max_fanout": self.max_fanout,
                 "head": {"counter_inputs": self.counter_inputs,
                          "counters": sum(1 for w in head if w.kind == "count"),
                          "adders": sum(1 for w in head if w.kind == "add" and w.level),
@@ -449,8 +454,11 @@ def _gate_wires(g: nx.DiGraph, inputs: list[Input]) -> tuple[list[Wire], dict[in
 
 
 def design(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
-           counter_inputs: int = COUNTER_INPUTS) -> Design:
-    """The module for the network: its wires in pipeline stages (one when combinational)."""
+           counter_inputs: int = COUNTER_INPUTS, max_fanout: int = 0) -> Design:
+    """The module for the network: its wires in pipeline stages (one when combinational).
+
+    `max_fanout` (pipelined only; 0: no limit) registers the inputs too (one more stage)
+    and gives each register at most that many readers (`_limit_fanout`)."""
     num_classes, group_size = g.graph["num_classes"], g.graph["group_size"]
     width, idx_width = score_width(group_size), index_width(num_classes)
     inputs = [Input(f"x[{i}]", index=i) for i in range(g.graph["num_inputs"])]
@@ -467,13 +475,14 @@ def design(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
     adder = int(any(score.level for _, score in trees))
     levels = {"logic": logic, "popcount": counters + adder,
               "argmax": max((w.level for w in compare), default=0)}
-    latency = pipeline_latency(sum(levels.values()), pipeline)
+    shift = pipeline if pipeline and max_fanout else 0  # levels of the input register stage
+    latency = pipeline_latency(sum(levels.values()) + shift, pipeline)
 
     stager = _Stager(pipeline)
     blocks: dict[tuple[int, str], Block] = {}
 
     def place(wire: Wire, level: int, title: str, constant_compares: bool = False) -> None:
-        stager.place(wire, level)
+        stager.place(wire, level + shift)
         blocks.setdefault((wire.stage, title), Block(title, [], constant_compares)) \
             .wires.append(wire)
 
@@ -506,10 +515,55 @@ def design(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
         stages[stage].blocks.append(block)
     for register in stager.registers:
         stages[register.stage - 1].registers.append(register)
+    if pipeline and max_fanout:
+        _limit_fanout(stages, max_fanout)
     ports = Ports(len(inputs), num_classes, width, idx_width, latency,
                   reset if pipeline else "none")
     unused = _unused(inputs, gate_wires, stages, [source for _, source in scores])
-    return Design(ports, pipeline, stages, scores, class_idx, unused, levels, counter_inputs)
+    return Design(ports, pipeline, stages, scores, class_idx, unused, levels, counter_inputs,
+                  max_fanout if pipeline else 0)
+
+
+def _limit_fanout(stages: list[Stage], limit: int) -> None:
+    """Give every register at most `limit` readers (wires and later registers), copies
+    `<name>_f1..` taking the rest in reading order, each marked `keep`.
+
+    Why: after placement a flip-flop sits near the middle of its readers, and a net-wide
+    learned layer's readers are spread over the chip; the route to the farthest one was
+    the critical path (3.4 ns of a 4.1 ns clock on ECP5). A copy per few readers lets the
+    placer put each beside its own. Later stages go first, so the copies a register gets
+    count as readers of its source."""
+    readers: dict[int, list[tuple[object, int | None]]] = {}  # id(register) -> read slots
+
+    def note(source, holder, slot: int | None) -> None:
+        if isinstance(source, Register):
+            readers.setdefault(id(source), []).append((holder, slot))
+
+    for stage in stages:
+        for block in stage.blocks:
+            for wire in block.wires:
+                for i, arg in enumerate(wire.args):
+                    note(arg, wire.args, i)
+        for register in stage.registers:
+            note(register.source, register, None)
+    for stage in reversed(stages):
+        copies: list[Register] = []
+        for register in stage.registers:
+            slots = readers.get(id(register), [])
+            if len(slots) <= limit:
+                continue
+            register.keep = True
+            for k in range(1, -(-len(slots) // limit)):
+                copy = Register(f"{register.name}_f{k}", register.width, register.stage,
+                                source=register.source, keep=True)
+                copies.append(copy)
+                note(copy.source, copy, None)
+                for holder, slot in slots[k * limit:(k + 1) * limit]:
+                    if slot is None:
+                        holder.source = copy
+                    else:
+                        holder[slot] = copy
+        stage.registers.extend(copies)
 
 
 def _unused(inputs: list[Input], gate_wires: list[Wire], stages: list[Stage],
