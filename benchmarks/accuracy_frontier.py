@@ -78,10 +78,29 @@ RECIPES = {  # name: (gate budget, lgn-train flags)
     "44kaug9": (44_000, ["--layers", "8000,8000,8000,8000,8000,4000", "--thresholds", "3",
                          "--tau", "20", "--candidates", "0,16,16,16,16,16",
                          "--candidate-group", "32", "--epochs", "9", "--augment-shift", "1"]),
+    # 44kaug9 finished with a learning-rate decay: constant for 9 epochs, then a half
+    # cosine to 0 over the last 6 (or 10); run as 44kaug9's checkpoint resumed with
+    # `--epochs 15 --lr-decay 6`, which --resume makes the same run as this command
+    "44kaug15": (44_000, ["--layers", "8000,8000,8000,8000,8000,4000", "--thresholds", "3",
+                          "--tau", "20", "--candidates", "0,16,16,16,16,16",
+                          "--candidate-group", "32", "--epochs", "15", "--augment-shift", "1",
+                          "--lr-decay", "6"]),
+    "44kaug19": (44_000, ["--layers", "8000,8000,8000,8000,8000,4000", "--thresholds", "3",
+                          "--tau", "20", "--candidates", "0,16,16,16,16,16",
+                          "--candidate-group", "32", "--epochs", "19", "--augment-shift", "1",
+                          "--lr-decay", "10"]),
     # the same, half as wide, with a 1,000-bit head (100 per class) for small hardware
     "19kfull": (19_000, ["--layers", "4000,4000,4000,4000,2000,1000", "--thresholds", "3",
                          "--tau", "10", "--candidates", "0,16,16,16,16,16",
                          "--candidate-group", "32", "--epochs", "8"]),
+    # LUT-sized: 6-input gates (one LUT6 each), the first layer picking among all input
+    # bits, a 100-bit head (issue 17's <= 700 LUT6 budget, head included)
+    "lut6tiny": (600, ["--arity", "6", "--layers", "500,100", "--thresholds", "3", "--tau",
+                       "3", "--candidates", "0,32", "--candidate-group", "32", "--epochs", "8",
+                       "--lr-decay", "4"]),
+    "lut6mid": (1_400, ["--arity", "6", "--layers", "1000,300,100", "--thresholds", "3",
+                        "--tau", "3", "--candidates", "0,32,32", "--candidate-group", "32",
+                        "--epochs", "8", "--lr-decay", "4"]),
     # one layer: every gate reads learned inputs and feeds the head directly
     "1layer8k": (8_000, ["--layers", "8000", "--thresholds", "3", "--tau", "30",
                          "--epochs", "4"]),
