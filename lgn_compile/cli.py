@@ -100,8 +100,8 @@ def _compile_parser() -> argparse.ArgumentParser:
                    help="Verilog with --pipeline: register the inputs too (one more cycle) "
                         "and give every register at most F readers, duplicating it (kept "
                         "apart from synthesis' merging) so that placement can put each copy "
-                        "beside its readers: a higher Fmax for more flip-flops (default 0: "
-                        "no limit)")
+                        "beside its readers; it may raise Fmax or lower it (more flip-flops): "
+                        "measure with --pnr-report (default 0: no limit)")
     p.add_argument("--reset", choices=RESETS, default="sync",
                    help="Verilog with --pipeline: rst (active high) clears the valid "
                         "pipeline synchronously, asynchronously, or there is no rst (default: sync)")

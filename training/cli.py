@@ -424,7 +424,8 @@ def _run(args) -> int:
                     log=None if not args.quiet else (lambda line: None),
                     checkpoint=checkpoint if args.checkpoint else None,
                     checkpoint_every=args.checkpoint_every, connection_lr=args.connection_lr,
-                    augment=augment, lr_decay_epochs=args.lr_decay, resume=None if resumed is None else resumed["training_state"])
+                    augment=augment, lr_decay_epochs=args.lr_decay,
+                    resume=None if resumed is None else resumed["training_state"])
     if rank:
         return 0
     info = meta(metrics)

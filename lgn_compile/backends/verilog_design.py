@@ -528,11 +528,13 @@ def _limit_fanout(stages: list[Stage], limit: int) -> None:
     """Give every register at most `limit` readers (wires and later registers), copies
     `<name>_f1..` taking the rest in reading order, each marked `keep`.
 
-    Why: after placement a flip-flop sits near the middle of its readers, and a net-wide
-    learned layer's readers are spread over the chip; the route to the farthest one was
-    the critical path (3.4 ns of a 4.1 ns clock on ECP5). A copy per few readers lets the
-    placer put each beside its own. Later stages go first, so the copies a register gets
-    count as readers of its source."""
+    Why: a flip-flop is placed near the middle of its readers, and a learned layer's
+    readers are spread over the chip, so the route to the farthest one can be the
+    critical path (3.4 ns of a 4.1 ns clock on ECP5). A copy per few readers can sit
+    beside its own, but the route then moves in front of the copies, and the extra
+    flip-flops spread the design: on ECP5 it gained 5 % on one MNIST net and lost 9 % on
+    another (README), so it is an option to measure, not a default. Later stages go
+    first, so the copies a register gets count as readers of its source."""
     readers: dict[int, list[tuple[object, int | None]]] = {}  # id(register) -> read slots
 
     def note(source, holder, slot: int | None) -> None:
