@@ -170,7 +170,12 @@ def test_flip_flops_are_the_modules_own_when_inputs_go_unread(tmp_path):
     (the old count) came out short by as many."""
     from lgn_compile.model_file import model_from_dict
     from lgn_compile.random_net import random_model_dict
-    from lgn_compile.synth import PNR_TOP, _flip_flops_of, native_yosys, yosys_executable
+    from lgn_compile.synth import (
+        PNR_TOP,
+        _flip_flops_of,
+        native_yosys,
+        yosys_executable,
+    )
 
     model = model_from_dict(random_model_dict(seed=5, num_inputs=16, layer_sizes=(6, 6),
                                               num_classes=2, name="sparse"))
@@ -183,8 +188,8 @@ def test_flip_flops_are_the_modules_own_when_inputs_go_unread(tmp_path):
     yosys = native_yosys() or yosys_executable()
 
     def synthesize(top: str, sources: str) -> dict:
-        subprocess.run([yosys, "-q", "-p", f"read_verilog {sources}; synth_ecp5 -top {top} "
-                        f"-json {top}.json"], cwd=tmp_path, check=True, timeout=300)
+        script = f"read_verilog {sources}; synth_ecp5 -top {top} -json {top}.json"
+        subprocess.run([yosys, "-q", "-p", script], cwd=tmp_path, check=True, timeout=300)
         return json.loads((tmp_path / f"{top}.json").read_text())
 
     alone = synthesize("sparse", "sparse.v")["modules"]["sparse"]["cells"]
