@@ -146,6 +146,14 @@ class GateBlock(nn.Module):
         return self.forward_relaxed(x, sample=self.sampling == "gumbel")
 
 
+def gather_candidates(rows: torch.Tensor, candidate_index: torch.Tensor) -> torch.Tensor:
+    """Each block's candidate inputs: rows [N, in_dim], candidate_index [B, size] ->
+    [B, N, size], the batch of matrices the soft mixture and the pick's gradient multiply."""
+    blocks, size = candidate_index.shape
+    return (rows.index_select(1, candidate_index.reshape(-1))
+            .reshape(len(rows), blocks, size).transpose(0, 1))
+
+
 class StraightThroughPick(torch.autograd.Function):
     """The operands of the straight-through pick, `candidates @ straight_through(hard,
     softmax(logits))^T`, without the dense products of the forward pass: the value is each
@@ -165,13 +173,12 @@ class StraightThroughPick(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         rows, candidate_index, soft, chosen = ctx.saved_tensors
-        blocks, group, size = soft.shape
+        blocks, group, _ = soft.shape
         grad_rows = grad_logits = None
         if ctx.needs_input_grad[0]:  # the forward value is the one-hot product: the pick only
             grad_rows = torch.zeros_like(rows).index_add_(1, chosen.reshape(-1), grad)
         if ctx.needs_input_grad[2]:  # the softmax's backward of d loss / d weights
-            candidates = (rows.index_select(1, candidate_index.reshape(-1))
-                          .reshape(len(rows), blocks, size).transpose(0, 1))
+            candidates = gather_candidates(rows, candidate_index)
             weights = torch.bmm(grad.reshape(len(rows), blocks, group).permute(1, 2, 0),
                                 candidates)  # [B, group, size]
             grad_logits = weights.sub_((weights * soft).sum(-1, keepdim=True)).mul_(soft)
@@ -363,8 +370,7 @@ class LogicLayer(GateBlock):
                 self.connection_logits.reshape(arity * blocks, group, size))
             mixed = picked.reshape(len(rows), arity, blocks * group).transpose(0, 1)
         else:
-            candidates = (rows.index_select(1, self.candidate_index.reshape(-1))
-                          .reshape(len(rows), arity * blocks, size).transpose(0, 1))
+            candidates = gather_candidates(rows, self.candidate_index.reshape(-1, size))
             mixed = torch.bmm(candidates, self.connection_weights(sample)
                               .reshape(arity * blocks, group, size).transpose(1, 2))
             mixed = mixed.reshape(arity, blocks, len(rows), group).transpose(1, 2)

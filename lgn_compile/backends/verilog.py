@@ -96,10 +96,12 @@ def _check_options(pipeline: int, reset: str, counter_inputs: int = COUNTER_INPU
     if counter_inputs not in COUNTER_SIZES:
         raise LgnError(f"counters take {', '.join(map(str, COUNTER_SIZES))} inputs, not "
                        f"{counter_inputs}")
-    if max_fanout < 0 or max_fanout and not pipeline:
-        raise LgnError(f"--max-fanout must be 0 (no limit) or, with --pipeline, a positive "
-                       f"number of readers per register, not {max_fanout}"
-                       + ("" if max_fanout < 0 else " without --pipeline"))
+    usage = "--max-fanout must be 0 (no limit) or, with --pipeline, a positive number of " \
+            "readers per register"
+    if max_fanout < 0:
+        raise LgnError(f"{usage}, not {max_fanout}")
+    if max_fanout and not pipeline:
+        raise LgnError(f"{usage}, not {max_fanout} without --pipeline")
 
 
 def emit_verilog(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
