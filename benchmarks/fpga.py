@@ -116,7 +116,7 @@ def print_table(rows: list[dict]) -> None:
           f"{'ns':>6}")
     for row in rows:
         x, mapper = row["xilinx"], row["lut_mapper"]
-        accuracy = f"{100 * row['accuracy']:.1f}" if row["accuracy"] is not None else "-"
+        accuracy = f"{100 * row['accuracy']:.2f}" if row["accuracy"] is not None else "-"
         for i, (mode, f) in enumerate(row["ecp5"].items()):
             left = (f"{row['model']:<14} {accuracy:>6} {row['gates']:>6} "
                     f"{x['total']['lut6']:>6} {x['head']['lut6']:>5} {x['logic']['lut6']:>6} "
