@@ -82,8 +82,10 @@ def ecp5_key(pipeline: int, device: str) -> str:
 
 
 def measure(name: str, path: Path, pipelines: list[int], timeout: float,
-            counter_inputs: int = 3, seed: int = 1, device: str = "ecp5-85k",
-            pnr_only: bool = False) -> dict:
+            counter_inputs: int = 3, seed: int = 1, device: str = DEFAULT_PNR_DEVICE,
+            pnr_only: bool = False, expect_gates: int | None = None) -> dict:
+    """One model's row; `pnr_only`: its ECP5 builds alone, for a row whose model had
+    `expect_gates` gates after -O2 (another count means another model: exit)."""
     from lgn_compile import ir
     from lgn_compile.backends.verilog import build_verilog
     from lgn_compile.model_file import load_model
@@ -98,6 +100,9 @@ def measure(name: str, path: Path, pipelines: list[int], timeout: float,
            "gates_model": model.num_gates, "gates": stats["gates"], "depth": stats["depth"],
            "num_inputs": graph.graph["num_inputs"], "num_classes": graph.graph["num_classes"],
            "group_size": graph.graph["group_size"]}
+    if expect_gates is not None and stats["gates"] != expect_gates:
+        sys.exit(f"fpga.py: {path} has {stats['gates']} gates after -O2, the row {name} in "
+                 f"{RESULTS.name} {expect_gates}: another model")
     row["ecp5"] = {}
     for pipeline in pipelines:
         files, design = build_verilog(graph, pipeline, "sync", counter_inputs=counter_inputs)
@@ -129,17 +134,19 @@ def measure(name: str, path: Path, pipelines: list[int], timeout: float,
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'model':<14} {'acc %':>6} {'gates':>6} {'LUT6':>6} {'head':>5} {'logic':>6} "
-          f"{'mapper':>6} | {'ECP5 build':<20} {'LUT4':>6} {'FF':>6} {'Fmax MHz':>9} {'cycles':>6} "
+    name = max([len(row["model"]) for row in rows] + [5])
+    left = (f"{'model':<{name}} {'acc %':>6} {'gates':>6} {'LUT6':>6} {'head':>5} {'logic':>6} "
+            f"{'mapper':>6}")
+    print(f"{left} | {'ECP5 build':<20} {'LUT4':>6} {'FF':>6} {'Fmax MHz':>9} {'cycles':>6} "
           f"{'ns':>6}")
     for row in rows:
         x, mapper = row["xilinx"], row["lut_mapper"]
         accuracy = f"{100 * row['accuracy']:.2f}" if row["accuracy"] is not None else "-"
-        for i, (mode, f) in enumerate(row["ecp5"].items()):
-            left = (f"{row['model']:<14} {accuracy:>6} {row['gates']:>6} "
+        for i, (build, f) in enumerate(row["ecp5"].items()):
+            left = (f"{row['model']:<{name}} {accuracy:>6} {row['gates']:>6} "
                     f"{x['total']['lut6']:>6} {x['head']['lut6']:>5} {x['logic']['lut6']:>6} "
-                    f"{mapper['lut6'] if mapper else '-':>6}") if i == 0 else " " * 51
-            print(f"{left} | {mode:<20} {f['lut4']:>6} {f['ff']:>6} {f['fmax_mhz']:>9} "
+                    f"{mapper['lut6'] if mapper else '-':>6}") if i == 0 else " " * len(left)
+            print(f"{left} | {build:<20} {f['lut4']:>6} {f['ff']:>6} {f['fmax_mhz']:>9} "
                   f"{f['latency_cycles']:>6} {f['latency_ns']:>6}")
     for anchor in ANCHORS:
         print(f"{anchor['name'][:40]:<40} {100 * anchor['accuracy']:.1f} % MNIST at "
@@ -182,11 +189,9 @@ def main() -> None:
     rows = []
     for name, path in models:
         row = measure(name, Path(path), pipelines, args.timeout, args.counter_inputs,
-                      args.seed, args.device, args.pnr_only)
+                      args.seed, args.device, args.pnr_only,
+                      earlier[name]["gates"] if args.pnr_only else None)
         if args.pnr_only:
-            if row["gates"] != earlier[name]["gates"]:
-                sys.exit(f"fpga.py: {path} has {row['gates']} gates after -O2, the row "
-                         f"{name} in {RESULTS.name} {earlier[name]['gates']}: another model")
             row = {**earlier[name], "ecp5": {**earlier[name]["ecp5"], **row["ecp5"]}}
         rows.append(row)
     print_table(rows)
