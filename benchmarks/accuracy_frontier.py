@@ -89,6 +89,12 @@ RECIPES = {  # name: (gate budget, lgn-train flags)
                           "--tau", "20", "--candidates", "0,16,16,16,16,16",
                           "--candidate-group", "32", "--epochs", "19", "--augment-shift", "1",
                           "--lr-decay", "10"]),
+    # 44kaug19 at capacity (train 98.2 %): five thermometer thresholds per pixel instead of
+    # three (3,920 input bits for the first layer to pick from), decayed over 9 of 17 epochs
+    "44kaug5t": (44_000, ["--layers", "8000,8000,8000,8000,8000,4000", "--thresholds", "5",
+                          "--tau", "20", "--candidates", "0,16,16,16,16,16",
+                          "--candidate-group", "32", "--epochs", "17", "--augment-shift", "1",
+                          "--lr-decay", "9"]),
     # the same, half as wide, with a 1,000-bit head (100 per class) for small hardware
     "19kfull": (19_000, ["--layers", "4000,4000,4000,4000,2000,1000", "--thresholds", "3",
                          "--tau", "10", "--candidates", "0,16,16,16,16,16",

@@ -105,7 +105,7 @@ class PnrDevice:
 
 
 # ECP5 sizes and speed grades (6 is the slowest, and nextpnr's default). The grade is part
-# of the device: the same design places and routes 1.2-1.4x faster on a -8 part (MNIST
+# of the device: the same design reaches a 1.2-1.4x higher Fmax on a -8 part (MNIST
 # 44kaug19 pipelined: 228.5 MHz on -6, 310.6 MHz on -8).
 ECP5_PARTS = {"25k": "LFE5U-25F", "45k": "LFE5U-45F", "85k": "LFE5U-85F"}
 ECP5_SPEED_GRADES = (6, 7, 8)
