@@ -263,7 +263,13 @@ def test_signal_while_writing_leaves_nothing(tmp_path, capsys, monkeypatch, sig)
             os.kill(os.getpid(), sig)
 
     monkeypatch.setattr(output, "_write", write_then_signal)
-    code, _, err = _run(capsys, model, "-o", tmp_path / "new" / "deeper" / "out")
+    # Ctrl-C as a terminal delivers it: a shell's background job starts with SIGINT ignored
+    # (POSIX), and the tool rightly leaves an inherited ignore alone
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code, _, err = _run(capsys, model, "-o", tmp_path / "new" / "deeper" / "out")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert code == 130 and "interrupted" in err
     assert not (tmp_path / "new").exists() and _leftovers(tmp_path) == []
 
