@@ -4,7 +4,8 @@ For each model (the digits demo by default; MNIST models given with --model NAME
 compiled at -O2:
 - accuracy (the model file's test accuracy, discrete) and gates;
 - LUT6 from yosys `synth_xilinx` on the combinational module, split into the head
-  (popcount + argmax: the same head synthesized alone, fed by input bits) and the logic
+  (popcount + argmax: the same head synthesized alone, fed by one input bit per distinct
+  output driver) and the logic
   (the rest); the project's LUT mapper (lgn_compile.techmap.lut_map) on the logic, plus
   that head;
 - after yosys `synth_ecp5` + nextpnr-ecp5 (`--device`, default the LFE5U-85F at speed
@@ -53,14 +54,22 @@ ANCHORS = [  # published LUT6 figures on MNIST (head included), for the table's 
 
 
 def head_only(graph):
-    """The same head (popcount + argmax) with every output bit driven by its own input."""
+    """The same head (popcount + argmax): every distinct output driver becomes an input, so
+    output bits that share a driver share it here too (the head counts them once, with
+    their multiplicity), and constant ones stay constant."""
     from lgn_compile import ir
 
     num_classes, group_size = graph.graph["num_classes"], graph.graph["group_size"]
-    head = ir.new_ir(f"{graph.graph['name']}_head", num_classes * group_size, num_classes,
+    drivers = [ir.operands(graph, out)[0] for out in ir.outputs(graph)]
+    constant = {d: graph.nodes[d]["value"] for d in drivers if ir.kind(graph, d) == ir.CONST}
+    inputs = {d: i for i, d in enumerate(dict.fromkeys(d for d in drivers
+                                                         if d not in constant))}
+    head = ir.new_ir(f"{graph.graph['name']}_head", max(1, len(inputs)), num_classes,
                      group_size)
-    for index in range(num_classes * group_size):
-        ir.add_output(head, index, index, index // group_size)
+    consts = {value: ir.add_const(head, value) for value in set(constant.values())}
+    for index, driver in enumerate(drivers):
+        node = consts[constant[driver]] if driver in constant else inputs[driver]
+        ir.add_output(head, node, index, index // group_size)
     ir.validate(head)
     return head
 
@@ -119,7 +128,9 @@ def measure(name: str, path: Path, pipelines: list[int], timeout: float,
     yosys = native_yosys()
     xilinx = {}
     for part, net in (("total", graph), ("head", head_only(graph))):
-        files, _ = build_verilog(net)
+        files, built = build_verilog(net)
+        # rows without it were measured before the head counted repeated bits once
+        row["head_distinct_bits"] = built.summary()["head"]["distinct_bits"]
         start = time.perf_counter()
         figures = synth_report(files[f"{net.graph['name']}.v"], net.graph["name"], ("xilinx",),
                                timeout, yosys)["xilinx"]

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from lgn_compile import ir
 from lgn_compile.backends.verilog import emit_verilog
 from lgn_compile.cli import main
 from lgn_compile.errors import LgnError
@@ -71,6 +72,41 @@ def test_broken_netlist_is_not_proven(model):
                                      model.name)
     assert not result.equivalent
     assert result.unproven
+
+
+def _class_twins(graph):
+    """(j, k): two output bits of one class with different drivers after the passes."""
+    outputs = ir.outputs(graph)
+    group = graph.graph["group_size"]
+    driver = [graph.nodes[o]["operands"][0] for o in outputs]
+    return next((j, k) for j in range(len(outputs)) for k in range(j + 1, len(outputs))
+                if j // group == k // group and driver[j] != driver[k]
+                and ir.kind(graph, driver[j]) == ir.kind(graph, driver[k]) == ir.GATE)
+
+
+def test_shared_output_bits_are_proven_not_assumed(model):
+    """The head counts a repeated output bit once with its weight, and the reference takes
+    that sharing from the checked Verilog's out<j> taps. A design claiming bit k equals
+    bit j (k then read as j, twice counted) when the model says otherwise must fail the
+    proof at out<k>, not be believed; a tap list of another size is a one-line error."""
+    optimized = _optimized(model)
+    verilog = emit_verilog(optimized)[f"{model.name}.v"]
+    taps = formal.output_taps(verilog, len(model.layers[-1].tables))
+    assert len(set(taps)) < len(taps)  # the trained net really shares output bits
+    j, k = _class_twins(optimized)
+    lying = optimized.copy()
+    out_k = ir.outputs(lying)[k]
+    old = lying.nodes[out_k]["operands"][0]
+    new = lying.nodes[ir.outputs(lying)[j]]["operands"][0]
+    lying.remove_edge(old, out_k)
+    lying.add_edge(new, out_k)
+    lying.nodes[out_k]["operands"] = (new,)
+    result = formal.check_model(model, emit_verilog(lying)[f"{model.name}.v"])
+    assert not result.equivalent and f"out{k}" in result.unproven
+    with pytest.raises(LgnError, match="names 1 output bits"):
+        formal.check_model(model, "\n".join(line for line in verilog.splitlines()
+                                            if not line.strip().startswith("wire out")
+                                            or line.strip().startswith("wire out0 ")))
 
 
 def test_cli_fails_on_a_broken_netlist_in_dir(trained_model_path, tmp_path, capsys):

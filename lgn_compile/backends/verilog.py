@@ -68,7 +68,7 @@ _RESERVED = frozenset("""
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Names of the module's own signals: Verilator rejects a module named like one of them.
 _SIGNAL = re.compile(r"(x|scores|class_idx|unused_ok|clk|rst|valid_in|valid_out|valid_pipe"
-                     r"|(g|x|score)\d+|(sub|take|idx|best)\d+_\d+"
+                     r"|(g|x|score|out)\d+|(sub|take|idx|best)\d+_\d+"
                      r"|pc\d+_\d+_\d+_\d+(_of\d)?)(_q\d+)?\Z")
 _ITEMS_PER_LINE = 8
 
@@ -106,18 +106,21 @@ def _check_options(pipeline: int, reset: str, counter_inputs: int = COUNTER_INPU
 
 def emit_verilog(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
                  testbench: bool = False, feature_bits: str | None = None,
-                 counter_inputs: int = COUNTER_INPUTS, max_fanout: int = 0) -> dict[str, str]:
+                 counter_inputs: int = COUNTER_INPUTS, max_fanout: int = 0,
+                 shared_as: list[str] | None = None) -> dict[str, str]:
     """File name -> contents: `<name>.v` (pipelined when pipeline > 0); with `testbench` a
     cocotb testbench that checks it against the reference (see `testbench_files`); with
-    `feature_bits` ("W" or "W.F") `<name>_features.v`, the module behind its encoder."""
+    `feature_bits` ("W" or "W.F") `<name>_features.v`, the module behind its encoder;
+    `shared_as` builds verify --formal's reference (`verilog_design.head_leaves`)."""
     return build_verilog(g, pipeline, reset, testbench, feature_bits, counter_inputs,
-                         max_fanout)[0]
+                         max_fanout, shared_as)[0]
 
 
 def build_verilog(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
                   testbench: bool = False, feature_bits: str | None = None,
                   counter_inputs: int = COUNTER_INPUTS,
-                  max_fanout: int = 0) -> tuple[dict[str, str], Design]:
+                  max_fanout: int = 0,
+                  shared_as: list[str] | None = None) -> tuple[dict[str, str], Design]:
     """`emit_verilog`'s files and the `Design` they spell (ports, latency, stages).
 
     `counter_inputs`: bits per popcount counter, the LUT size (6; 3 for LUT4 FPGAs);
@@ -125,7 +128,7 @@ def build_verilog(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
     name = g.graph["name"]
     _check_module_name(name)
     _check_options(pipeline, reset, counter_inputs, max_fanout)
-    design = build_design(g, pipeline, reset, counter_inputs, max_fanout)
+    design = build_design(g, pipeline, reset, counter_inputs, max_fanout, shared_as)
     source = render(
         "verilog.v.j2", s=model_summary(g), version=__version__, width=design.ports.score_width,
         idx_width=design.ports.index_width, design=design, pipeline=pipeline,

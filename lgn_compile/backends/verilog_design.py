@@ -7,7 +7,12 @@ a `Design`, carries what the compiler reports (ports, latency, stages, register 
 The template (templates/verilog.v.j2) only spells it out.
 
 The head after the logic layers, sized for LUTs:
-- popcount per class: a compressor tree over the class's bit heap. Each level replaces
+- popcount per class: a compressor tree over the class's bit heap. The heap holds each
+  distinct signal once, in the columns of its multiplicity: after the passes most output
+  bits of a learned-wiring net repeat another bit of their class (a pass-through gate of
+  the last layer reading what its neighbour reads; 56 % on the 44k MNIST nets), and a bit
+  counted k times is one leaf of weight k, not k leaves; constant bits add up to one
+  constant, a 1 bit in each column where its binary digits are 1. Each level replaces
   every column's bits (up to `counter_inputs` at a time, default 6) by the binary count of
   them: a 6:3 counter is three 6-input functions, one LUT6 each. On LUT4 FPGAs (ECP5,
   iCE40) 3:2 counters (full adders: two LUT4, one level each) are smaller and faster:
@@ -232,9 +237,11 @@ class Design:
     scores: list[tuple[str, Operand]]  # (bit range in `scores`, source) per class
     class_idx: Operand
     unused: list[str]                  # inputs (as ranges) and gates nothing reads
+    taps: list[tuple[str, Operand]]    # (out<j>, driver): output bit j, named
     levels: dict[str, int]             # datapath levels: logic, popcount, argmax
     counter_inputs: int = COUNTER_INPUTS  # bits per popcount counter
     max_fanout: int = 0                   # readers per register (0: no limit)
+    head_leaves: int = 0                  # distinct signals the popcounts read, all classes
 
     @property
     def latency(self) -> int:
@@ -268,6 +275,7 @@ class Design:
                 "register_bits": self.register_bits if self.latency else 0,
                 "register_split": self.register_split(), "max_fanout": self.max_fanout,
                 "head": {"counter_inputs": self.counter_inputs,
+                         "distinct_bits": self.head_leaves,
                          "counters": sum(1 for w in head if w.kind == "count"),
                          "adders": sum(1 for w in head if w.kind == "add" and w.level),
                          "comparators": sum(1 for w in head if w.kind == "sub")}}
@@ -291,6 +299,10 @@ def pipeline_latency(num_levels: int, pipeline: int) -> int:
 def popcount(cls: int, leaves: list[Operand], width: int,
              counter_inputs: int = COUNTER_INPUTS) -> tuple[list[Wire], Wire]:
     """A compressor tree counting the 1-bit `leaves` modulo 2**width: (wires, score wire).
+
+    A signal that is several leaves enters the heap once per set bit of its multiplicity
+    (weight 2**k in column k), and the constant leaves' sum enters as its binary digits,
+    so the tree's size follows the distinct signals, not the group size.
 
     Wire levels: 1.. for the counter levels; the score wire has level 0 when it is only a
     concatenation (or a constant) and `depth + 1` when it adds two rows. Of two greedy
@@ -316,18 +328,34 @@ def _split(column: list[Operand], size: int, balanced: bool):
     return full
 
 
+def weighted_leaves(leaves: list[Operand]) -> tuple[list[tuple[Signal, int]], int]:
+    """The distinct signals among `leaves` with their multiplicities, in order of first
+    appearance, and the sum of the constant leaves."""
+    weights: dict[int, list] = {}
+    ones = 0
+    for leaf in leaves:
+        if isinstance(leaf, Const):
+            ones += leaf.value
+        else:
+            weights.setdefault(id(leaf), [leaf, 0])[1] += 1
+    return [(signal, weight) for signal, weight in weights.values()], ones
+
+
 def _popcount(cls: int, leaves: list[Operand], width: int, counter_inputs: int,
               balanced: bool) -> tuple[list[Wire], Wire]:
-    # Constant leaves stay leaves (synthesis folds them): the tree's shape, its wire names
-    # and the pipeline latency depend on the group size only, not on which output bits the
-    # passes made constant, so -O0 and -O2 heads match wire for wire (verify --formal cuts
-    # its proof at them).
+    # The tree's shape (and so its wire names and the pipeline latency) follows the
+    # distinct signals: `verify --formal` builds its reference head from the checked
+    # Verilog's `out<j>` taps, so both heads have the same leaves and match wire for wire.
     # A counter size other than the default names its wires apart (`_of3`): `verify
     # --formal` matches same-named wires of two builds, and equal names must mean equal
     # functions there.
     suffix = "" if counter_inputs == COUNTER_INPUTS else f"_of{counter_inputs}"
-    ones = 0
-    columns = [list(leaves)] + [[] for _ in range(width - 1)]
+    weighted, ones = weighted_leaves(leaves)
+    columns: list[list[Operand]] = [[] for _ in range(width)]
+    for signal, weight in weighted + [(Const(1), ones)]:  # the constant: one bit per 1 digit
+        for k in range(width):
+            if weight >> k & 1:
+                columns[k].append(signal)
     wires: list[Wire] = []
     depth = 0
     while any(len(column) > 2 for column in columns):
@@ -348,9 +376,8 @@ def _popcount(cls: int, leaves: list[Operand], width: int, counter_inputs: int,
         columns = merged
     rows = [[column[r] if len(column) > r else ZERO for column in columns]
             for r in range(max(map(len, columns)))]
-    adds = len(rows) > 1 or (ones and rows)
     score = Wire(f"score{cls}", width, kind="add", args=[b for row in rows for b in row],
-                 param=ones, level=depth + 1 if adds else 0)
+                 level=depth + 1 if len(rows) > 1 else 0)
     return wires + [score], score
 
 
@@ -453,20 +480,49 @@ def _gate_wires(g: nx.DiGraph, inputs: list[Input]) -> tuple[list[Wire], dict[in
     return wires, operand
 
 
+def head_leaves(drivers: list[Operand], group_size: int,
+                shared_as: list[str] | None = None) -> list[Operand]:
+    """What the popcount reads for each output bit: its driver; with `shared_as` (another
+    design's tap right-hand sides, one per output bit) the driver of the first bit of the
+    class spelled alike there, or the constant spelled there.
+
+    Why: `verify --formal`'s reference is the model's own gates, where no two output bits
+    share a driver; built with the checked design's sharing, its head has the same leaves
+    and wire names (the proof's cut points), and its taps, still the model's own drivers,
+    are proven equal to the checked ones: that bits read once really are equal."""
+    if shared_as is None:
+        return drivers
+    leaves: list[Operand] = []
+    for start in range(0, len(drivers), group_size):
+        first: dict[str, int] = {}
+        for j in range(start, start + group_size):
+            constant = _CONSTANTS.get(shared_as[j])
+            leaves.append(Const(constant) if constant is not None
+                          else drivers[first.setdefault(shared_as[j], j)])
+    return leaves
+
+
+_CONSTANTS = {Const(value).spell(): value for value in (0, 1)}
+
+
 def design(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
-           counter_inputs: int = COUNTER_INPUTS, max_fanout: int = 0) -> Design:
+           counter_inputs: int = COUNTER_INPUTS, max_fanout: int = 0,
+           shared_as: list[str] | None = None) -> Design:
     """The module for the network: its wires in pipeline stages (one when combinational).
 
     `max_fanout` (pipelined only; 0: no limit) registers the inputs too (one more stage)
-    and gives each register at most that many readers (`_limit_fanout`)."""
+    and gives each register at most that many readers (`_limit_fanout`); `shared_as`: see
+    `head_leaves` (the formal reference only)."""
     num_classes, group_size = g.graph["num_classes"], g.graph["group_size"]
     width, idx_width = score_width(group_size), index_width(num_classes)
     inputs = [Input(f"x[{i}]", index=i) for i in range(g.graph["num_inputs"])]
     gate_wires, operand = _gate_wires(g, inputs)
     nodes = ir.node_attrs(g)
     drivers = [operand[nodes[out]["operands"][0]] for out in ir.outputs(g)]
-    trees = [popcount(cls, drivers[cls * group_size:(cls + 1) * group_size], width,
-                      counter_inputs) for cls in range(num_classes)]
+    leaves = head_leaves(drivers, group_size, shared_as)
+    groups = [leaves[cls * group_size:(cls + 1) * group_size] for cls in range(num_classes)]
+    distinct = [len(weighted_leaves(group)[0]) for group in groups]
+    trees = [popcount(cls, group, width, counter_inputs) for cls, group in enumerate(groups)]
     compare, class_idx = argmax([score for _, score in trees], width, idx_width)
 
     logic = max((w.level for w in gate_wires), default=-1) + 1
@@ -493,8 +549,8 @@ def design(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
             place(wire, layer, title)
     for cls, (wires, score) in enumerate(trees):
         first = cls * group_size
-        title = (f"class {cls}: popcount of output bits {first}..{first + group_size - 1} "
-                 "(counter tree, then one adder)")
+        title = (f"class {cls}: popcount of output bits {first}..{first + group_size - 1}, "
+                 f"{distinct[cls]} distinct (counter tree, then one adder)")
         for wire in wires:
             # the score: the adder's level, or (concatenation only) the last level before it
             place(wire, wire.level - 1 + logic if wire is not score
@@ -519,9 +575,13 @@ def design(g: nx.DiGraph, pipeline: int = 0, reset: str = "sync",
         _limit_fanout(stages, max_fanout)
     ports = Ports(len(inputs), num_classes, width, idx_width, latency,
                   reset if pipeline else "none")
-    unused = _unused(inputs, gate_wires, stages, [source for _, source in scores])
-    return Design(ports, pipeline, stages, scores, class_idx, unused, levels, counter_inputs,
-                  max_fanout if pipeline else 0)
+    # named output bits, for `verify --formal` (combinational modules only; pipelined,
+    # a tap would read across stages)
+    taps = [] if pipeline else [(f"out{j}", driver) for j, driver in enumerate(drivers)]
+    unused = _unused(inputs, gate_wires, stages,
+                     [source for _, source in scores] + [driver for _, driver in taps])
+    return Design(ports, pipeline, stages, scores, class_idx, unused, taps, levels,
+                  counter_inputs, max_fanout if pipeline else 0, sum(distinct))
 
 
 def _limit_fanout(stages: list[Stage], limit: int) -> None:

@@ -11,8 +11,12 @@ is simply unproven.
 Both modules come from the same backend, so their popcount adder trees and argmax have
 the same wire names and become cut points: the SAT problems are the cones of single
 output bits, not a miter over whole popcounts (which took minutes on a 4,000-gate net).
-Gate wires (`g<node>`) are hidden first, since the same node id may compute different
-functions before and after the passes.
+The checked head counts a bit that repeats another bit of its class once, with its
+multiplicity; the reference is built with the same sharing, read from the checked
+Verilog's `out<j>` taps (`verilog_design.head_leaves`), and keeps taps of the model's own
+output gates: matched by name, they prove the shared bits equal. Gate wires (`g<node>`)
+are hidden first, since the same node id may compute different functions before and
+after the passes.
 
     result = check_model(model)            # emits both, runs yosys
     result.equivalent, result.unproven
@@ -38,6 +42,7 @@ from lgn_compile.verify.simulate import parse_ports
 
 GATE_WIRES = "w:g*"  # gate outputs: the Verilog backend names them g<node>, nothing else g...
 _UNPROVEN = re.compile(r"^\s*Unproven \$equiv \S+: (\S+) (\S+)", re.MULTILINE)
+_TAP = re.compile(r"^\s*wire out(\d+) = (.+);\s*$", re.MULTILINE)
 _SUMMARY = re.compile(r"Of those cells (\d+) are proven and (\d+) are unproven")
 
 
@@ -94,11 +99,25 @@ def prove_equivalent(gold: str, gate: str, top: str, timeout: float = 3600) -> F
                         time.perf_counter() - start)
 
 
-def reference_verilog(model: Model, counter_inputs: int = COUNTER_INPUTS) -> str:
+def reference_verilog(model: Model, counter_inputs: int = COUNTER_INPUTS,
+                      shared_as: list[str] | None = None) -> str:
     """The direct translation: the model's gates as they are, no passes, with the checked
-    design's popcount counters (same head, same wire names: the head's cut points)."""
-    return emit_verilog(ir.from_model(model),
-                        counter_inputs=counter_inputs)[f"{model.name}.v"]
+    design's popcount counters and output-bit sharing (same head, same wire names: the
+    head's cut points)."""
+    return emit_verilog(ir.from_model(model), counter_inputs=counter_inputs,
+                        shared_as=shared_as)[f"{model.name}.v"]
+
+
+def output_taps(verilog: str, num_outputs: int) -> list[str] | None:
+    """The right-hand sides of the Verilog's `out<j>` taps, by j; None when it has none
+    (a file from before the taps: its head reads every output bit once)."""
+    taps = dict(_TAP.findall(verilog))
+    if not taps:
+        return None
+    if sorted(taps) != sorted(map(str, range(num_outputs))):
+        raise LgnError(f"the checked Verilog names {len(taps)} output bits (out<j>), the model "
+                       f"has {num_outputs}: it was compiled from another model")
+    return [taps[str(j)] for j in range(num_outputs)]
 
 
 def check_model(model: Model, verilog: str | None = None,
@@ -112,4 +131,5 @@ def check_model(model: Model, verilog: str | None = None,
     if counters not in COUNTER_SIZES:
         raise LgnError(f"the checked Verilog's lgn-ports line says counter_inputs={counters}, "
                        f"not one of {', '.join(map(str, COUNTER_SIZES))}")
-    return prove_equivalent(reference_verilog(model, counters), verilog, model.name)
+    shared_as = output_taps(verilog, len(model.layers[-1].tables))
+    return prove_equivalent(reference_verilog(model, counters, shared_as), verilog, model.name)
