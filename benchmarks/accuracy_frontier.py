@@ -89,6 +89,12 @@ RECIPES = {  # name: (gate budget, lgn-train flags)
                           "--tau", "20", "--candidates", "0,16,16,16,16,16",
                           "--candidate-group", "32", "--epochs", "19", "--augment-shift", "1",
                           "--lr-decay", "10"]),
+    # a longer decay from the same constant-rate epoch 9 (run as 44kaug9's checkpoint
+    # resumed with `--epochs 27 --lr-decay 18`, the same run as this command)
+    "44kaug27": (44_000, ["--layers", "8000,8000,8000,8000,8000,4000", "--thresholds", "3",
+                          "--tau", "20", "--candidates", "0,16,16,16,16,16",
+                          "--candidate-group", "32", "--epochs", "27", "--augment-shift", "1",
+                          "--lr-decay", "18"]),
     # 44kaug19 at capacity (train 98.2 %): five thermometer thresholds per pixel instead of
     # three (3,920 input bits for the first layer to pick from), decayed over 9 of 17 epochs
     "44kaug5t": (44_000, ["--layers", "8000,8000,8000,8000,8000,4000", "--thresholds", "5",
