@@ -78,7 +78,7 @@ def _class_twins(graph):
     """(j, k): two output bits of one class with different drivers after the passes."""
     outputs = ir.outputs(graph)
     group = graph.graph["group_size"]
-    driver = [graph.nodes[o]["operands"][0] for o in outputs]
+    driver = [ir.operands(graph, o)[0] for o in outputs]
     return next((j, k) for j in range(len(outputs)) for k in range(j + 1, len(outputs))
                 if j // group == k // group and driver[j] != driver[k]
                 and ir.kind(graph, driver[j]) == ir.kind(graph, driver[k]) == ir.GATE)
@@ -92,12 +92,12 @@ def test_shared_output_bits_are_proven_not_assumed(model):
     optimized = _optimized(model)
     verilog = emit_verilog(optimized)[f"{model.name}.v"]
     taps = formal.output_taps(verilog, len(model.layers[-1].tables))
-    assert len(set(taps)) < len(taps)  # the trained net really shares output bits
+    assert len(set(taps)) < len(taps)  # the random net really shares output bits
     j, k = _class_twins(optimized)
     lying = optimized.copy()
     out_k = ir.outputs(lying)[k]
-    old = lying.nodes[out_k]["operands"][0]
-    new = lying.nodes[ir.outputs(lying)[j]]["operands"][0]
+    old = ir.operands(lying, out_k)[0]
+    new = ir.operands(lying, ir.outputs(lying)[j])[0]
     lying.remove_edge(old, out_k)
     lying.add_edge(new, out_k)
     lying.nodes[out_k]["operands"] = (new,)

@@ -241,7 +241,7 @@ class Design:
     levels: dict[str, int]             # datapath levels: logic, popcount, argmax
     counter_inputs: int = COUNTER_INPUTS  # bits per popcount counter
     max_fanout: int = 0                   # readers per register (0: no limit)
-    head_leaves: int = 0                  # distinct signals the popcounts read, all classes
+    distinct_bits: int = 0                # distinct signals the popcounts read, all classes
 
     @property
     def latency(self) -> int:
@@ -275,7 +275,7 @@ class Design:
                 "register_bits": self.register_bits if self.latency else 0,
                 "register_split": self.register_split(), "max_fanout": self.max_fanout,
                 "head": {"counter_inputs": self.counter_inputs,
-                         "distinct_bits": self.head_leaves,
+                         "distinct_bits": self.distinct_bits,
                          "counters": sum(1 for w in head if w.kind == "count"),
                          "adders": sum(1 for w in head if w.kind == "add" and w.level),
                          "comparators": sum(1 for w in head if w.kind == "sub")}}
