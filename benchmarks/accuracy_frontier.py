@@ -139,6 +139,24 @@ for bits, tau in ((10, 3), (50, 7), (100, 10), (600, 25)):
         "--epochs", "2"])
 
 
+def check_through_c(model, work: Path, test_images, name: str):
+    """(class predicted by the compiled C per test image, the -O2 compile report); exits
+    when the C and the trained net's discrete forward disagree on any image."""
+    files, report = compile_model(model, ["c"], PRESETS[2])
+    for file_name, text in files.items():
+        (work / file_name).write_text(text if isinstance(text, str) else text.decode())
+    library = c_library(work / f"{model.name}.c", model, work)
+    features, _ = test_images
+    bits = encoder_from_file(model).encode(features)
+    compiled = library.scores(bits).argmax(1)
+    net = net_from_config(model.config, model.state_dict).eval()
+    trained = net.discrete_scores(bits).argmax(1)
+    if not np.array_equal(compiled, trained):
+        raise SystemExit(f"[{name}] compiled C disagrees with the trained net on "
+                         f"{int((compiled != trained).sum())} test images")
+    return compiled, report
+
+
 def run_recipe(name: str, data_dir: str, extra: list[str], test_images,
                reuse: bool = False) -> dict:
     budget, flags = RECIPES[name]
@@ -157,18 +175,8 @@ def run_recipe(name: str, data_dir: str, extra: list[str], test_images,
             raise SystemExit(f"[{name}] lgn-train failed")
         seconds = time.perf_counter() - start
         model = load_model(model_path)
-    files, report = compile_model(model, ["c"], PRESETS[2])
-    for file_name, text in files.items():
-        (work / file_name).write_text(text if isinstance(text, str) else text.decode())
-    library = c_library(work / f"{model.name}.c", model, work)
-    features, labels = test_images
-    bits = encoder_from_file(model).encode(features)
-    compiled = library.scores(bits).argmax(1)
-    net = net_from_config(model.config, model.state_dict).eval()
-    trained = net.discrete_scores(bits).argmax(1)
-    if not np.array_equal(compiled, trained):
-        raise SystemExit(f"[{name}] compiled C disagrees with the trained net on "
-                         f"{int((compiled != trained).sum())} test images")
+    compiled, report = check_through_c(model, work, test_images, name)
+    labels = test_images[1]
     accuracy, training = model.meta["accuracy"], model.meta["training"]
     after = report["optimization"]["after"]
     num_classes = model.num_classes

@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "thermometer-encoded into input bits; each neuron becomes one k-input "
                     "gate; a class score is the popcount of its group of last-layer gates. "
                     "Under torchrun, trains on every process (DistributedDataParallel).",
-        epilog="example: lgn-train --dataset digits --seed 0 -o model.pt")
+        epilog="example: lgn-train --dataset digits --seed 0 -o model.pt; to narrow a "
+               "trained net's head: lgn-train prune MODEL --group-size K -o OUT "
+               "(lgn-train prune --help)")
     p.add_argument("--dataset", default="digits", metavar="NAME",
                    help=f"dataset to train on ({', '.join(DATASETS)}; default: digits, "
                         "scikit-learn's bundled 8x8 digits)")
@@ -183,9 +185,108 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def build_prune_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(
+        prog="lgn-train prune",
+        description="Narrow a trained dense net's popcount head: keep the K output bits of "
+                    "each class that the training set needs most (greedy, by the exact "
+                    "change of the cross-entropy), drop the rest. The head shrinks with the "
+                    "output bits, and gates that fed only dropped bits are removed by "
+                    "lgn-compile's passes. Writes a model file whose network is the trained "
+                    "one restricted to the kept bits.",
+        epilog="example: lgn-train prune model.pt --group-size 100 --dataset mnist "
+               "--data-dir DIR -o model_k100.pt")
+    p.add_argument("model", metavar="MODEL", help="a model file written by lgn-train")
+    p.add_argument("--group-size", type=int, required=True, metavar="K",
+                   help="output bits per class to keep (at most the model's group size)")
+    p.add_argument("-o", "--output", required=True, metavar="PATH",
+                   help="where to write the narrowed model file (replaced if it exists)")
+    p.add_argument("--dataset", metavar="NAME",
+                   help=f"the dataset the model trained on ({', '.join(DATASETS)}; default: "
+                        "the model's meta.dataset); the bits are chosen on its training set")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="directory holding dataset files (not needed for digits)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads for torch (default: the number of CPUs, at most 8)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    return run_command("lgn-train", _run, args)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["prune"]:
+        return run_command("lgn-train prune", _run_prune,
+                           build_prune_parser().parse_args(argv[1:]))
+    return run_command("lgn-train", _run, build_parser().parse_args(argv))
+
+
+def _run_prune(args) -> int:
+    """`lgn-train prune`: select on the training set, narrow, measure, save."""
+    import numpy as np
+    import torch
+
+    from lgn_compile.model_file import load_model
+
+    from .data import load_dataset
+    from .export import encoder_from_file, model_from_file, model_to_dict, net_from_config
+    from .prune import head_outputs, narrow_head, scaled_tau, select_head
+    from .trainer import discrete_accuracy, soft_accuracy
+
+    output = Path(args.output)
+    check_output_writable(output)
+    if args.threads is not None and args.threads < 1:
+        raise LgnError(f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads or _default_threads())
+    model = load_model(args.model)
+    if "arch" in model.config:
+        raise LgnError(f"{args.model}: a conv net; prune narrows a dense net's last layer")
+    group = model.layers[-1].tables.shape[0] // model.num_classes
+    if not 1 <= args.group_size < group:
+        raise LgnError(f"--group-size must be between 1 and {group - 1} (the model has "
+                       f"{group} bits per class), got {args.group_size}")
+    encoder = encoder_from_file(model)
+    if encoder is None:
+        raise LgnError(f"{args.model}: the model has no input encoder, so its training "
+                       "data cannot be encoded")
+    try:  # lgn-train's own file: keep its trainable parameters and wiring
+        net = net_from_config(model.config, model.state_dict).eval()
+    except LgnError:  # an imported net: rebuilt from its discrete tables
+        net = model_from_file(model)
+    dataset = args.dataset or model.meta.get("dataset")
+    seed = model.meta.get("split_seed", model.meta.get("seed", 0))
+    data = load_dataset(str(dataset), data_dir=args.data_dir,
+                        seed=seed if isinstance(seed, int) else 0)
+    if data.num_features != encoder.thresholds.shape[0]:
+        raise LgnError(f"{dataset} has {data.num_features} features; the model's encoder "
+                       f"reads {encoder.thresholds.shape[0]}")
+    train_bits = encoder.encode(data.train_features)
+    test_bits = torch.from_numpy(encoder.encode(data.test_features)).float()
+    start = time.perf_counter()
+    keep = select_head(head_outputs(net, train_bits), data.train_labels, args.group_size,
+                       net.tau)
+    narrowed = narrow_head(net, keep, scaled_tau(net.tau, group, args.group_size)).eval()
+    seconds = time.perf_counter() - start
+    train_bits = torch.from_numpy(train_bits).float()
+    train_labels, test_labels = (torch.from_numpy(np.asarray(y, dtype=np.int64))
+                                 for y in (data.train_labels, data.test_labels))
+    before = discrete_accuracy(net, test_bits, test_labels)
+    accuracy = {"train_discrete": discrete_accuracy(narrowed, train_bits, train_labels),
+                "test_discrete": discrete_accuracy(narrowed, test_bits, test_labels),
+                "test_soft": soft_accuracy(narrowed, test_bits, test_labels)}
+    accuracy["gap"] = accuracy["test_soft"] - accuracy["test_discrete"]
+    accuracy["utilization"] = narrowed.gate_utilization()
+    meta = {**model.meta, "accuracy": accuracy,
+            "pruned": {"from": Path(args.model).name, "group_size": group,
+                       "kept": args.group_size, "test_discrete_before": before,
+                       "selected_on": f"{dataset} training set ({len(train_bits)} samples)",
+                       "seconds": round(seconds, 3)}}
+    meta.pop("created_by", None)
+    _save(output, model_to_dict(narrowed, encoder, meta, name=model.name))
+    print(f"lgn-train prune: {group} -> {args.group_size} bits per class; test accuracy "
+          f"{before:.2%} -> {accuracy['test_discrete']:.2%} discrete (train "
+          f"{accuracy['train_discrete']:.2%}); {seconds:.1f} s")
+    print(f"lgn-train prune: wrote {output}")
+    return 0
 
 
 def parse_layers(text: str) -> list[int]:

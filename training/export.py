@@ -147,6 +147,7 @@ def _net_from_config(config: dict, state_dict: dict) -> LogicNet:
         if "arch" in config:
             _check_arch_size(config, state_dict)
             return ConvLogicNet.from_config(config)
+        _check_wiring_size(config, state_dict)
         layers = [block_from_config(cfg, seed=i) for i, cfg in enumerate(config["layers"])]
         return LogicNet.from_layers(config["num_inputs"], layers, config["num_classes"],
                                     float(config.get("tau", 1.0)))
@@ -174,6 +175,20 @@ def _check_arch_size(config: dict, state_dict: dict) -> None:
                 int(block["in_channels"]) > config["num_inputs"]:
             raise LgnError(f"config.arch block {block} is larger than the network it "
                            "unrolls to")
+
+
+def _check_wiring_size(config: dict, state_dict: dict) -> None:
+    """A learnable layer allocates [arity, out_dim, candidates] connection logits before the
+    state_dict is checked against it: refuse a config whose logits the file cannot hold."""
+    held = sum(value.numel() for value in state_dict.values() if isinstance(value, torch.Tensor))
+    for i, cfg in enumerate(config["layers"]):
+        if cfg.get("connections") != "learnable":
+            continue
+        in_dim, candidates = int(cfg["in_dim"]), int(cfg.get("candidates", 0))
+        size = in_dim if candidates <= 0 or candidates >= in_dim else candidates
+        if int(cfg["arity"]) * int(cfg["out_dim"]) * size > held:
+            raise LgnError(f"config layer {i}'s learnable wiring ({candidates} candidates) is "
+                           "larger than the parameters the file holds")
 
 
 def encoder_from_file(model: Model) -> ThermometerEncoder | None:

@@ -1,0 +1,179 @@
+"""`lgn-train prune`: narrowing a trained head. The greedy step is checked against a brute
+force (the cross-entropy recomputed with each bit removed), the narrowed net against the
+original's kept bits (every gate kind, learnable and fixed wiring), and the command end to
+end: the written model compiles to a circuit equal to its torch forward, and bad requests
+are one-line errors that write nothing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lgn_compile.evaluate import scores as ir_scores
+from lgn_compile.model_file import load_model
+from lgn_compile.passes import PRESETS, optimize_model
+from lgn_train import LogicLayer, LogicNet, model_to_dict, net_from_config
+from lgn_train.cli import main as train_main
+from lgn_train.prune import head_outputs, narrow_head, scaled_tau, select_head
+
+
+def cross_entropy(scores: np.ndarray, labels: np.ndarray, tau: float) -> float:
+    z = scores / tau
+    lse = np.log(np.exp(z - z.max(1, keepdims=True)).sum(1)) + z.max(1)
+    return float((lse - z[np.arange(len(z)), labels]).sum())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_each_round_removes_the_bit_whose_removal_costs_least(seed):
+    """Reference: for every class, try every alive bit, recompute the whole cross-entropy
+    at the round's tau, drop the cheapest; `select_head` must keep the same bits."""
+    rng = np.random.default_rng(seed)
+    samples, classes, group, keep, tau = 300, 3, 12, 3, 1.0
+    labels = rng.integers(0, classes, samples)
+    # bits that agree with the label with different strengths, so the choice matters
+    strength = rng.uniform(0.05, 0.45, (classes, group))
+    p = 0.5 + np.where(labels[:, None, None] == np.arange(classes)[None, :, None],
+                       strength[None], -strength[None])
+    outputs = (rng.random((samples, classes, group)) < p).astype(np.uint8)
+    alive = np.ones((classes, group), bool)
+    for kept in range(group, keep, -1):
+        t = scaled_tau(tau, group, kept)
+        for c in range(classes):
+            scores = (outputs * alive[None]).sum(2).astype(np.float64)
+            costs = {}
+            for i in np.flatnonzero(alive[c]):
+                trial = scores.copy()
+                trial[:, c] -= outputs[:, c, i]
+                costs[i] = cross_entropy(trial, labels, t)
+            alive[c, min(costs, key=costs.get)] = False
+    expected = np.stack([np.flatnonzero(row) for row in alive])
+    assert np.array_equal(select_head(outputs, labels, keep, tau), expected)
+
+
+def test_an_uninformative_bit_goes_before_an_informative_one():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 2000)
+    useful = (labels == 0).astype(np.uint8)
+    noise = rng.integers(0, 2, (2000, 3)).astype(np.uint8)
+    outputs = np.zeros((2000, 2, 4), np.uint8)
+    outputs[:, 0, 0], outputs[:, 0, 1:] = useful, noise
+    outputs[:, 1, 3], outputs[:, 1, :3] = 1 - useful, noise
+    keep = select_head(outputs, labels, 1, 1.0)
+    assert keep.tolist() == [[0], [3]]
+
+
+def tiny_net(parametrization: str, arity: int, connections: str, seed: int = 0) -> LogicNet:
+    options = {"candidates": 6, "candidate_group": 4} if connections == "learnable" else {}
+    layers = [LogicLayer(40, 30, parametrization, connections, seed=seed, arity=arity,
+                         init="uniform", **options),
+              LogicLayer(30, 24, parametrization, connections, seed=seed + 1, arity=arity,
+                         init="uniform", **options)]
+    net = LogicNet.from_layers(40, layers, 3, tau=2.0)
+    with torch.no_grad():  # scramble so that gates and picks differ from their init
+        gen = torch.Generator().manual_seed(seed)
+        for param in net.parameters():
+            param.add_(torch.randn(param.shape, generator=gen) * 3)
+    return net.eval()
+
+
+@pytest.mark.parametrize("parametrization,arity", [("softmax16", 2), ("iwp", 2), ("iwp", 3),
+                                                   ("iwp", 6)])
+@pytest.mark.parametrize("connections", ["learnable", "random"])
+def test_narrowed_net_computes_exactly_the_kept_bits(parametrization, arity, connections,
+                                                     tmp_path):
+    net = tiny_net(parametrization, arity, connections, seed=arity)
+    bits = np.random.default_rng(1).integers(0, 2, (257, 40)).astype(np.float32)
+    keep = np.array([[0, 5, 7], [1, 2, 6], [3, 4, 7]])
+    narrowed = narrow_head(net, keep, tau=1.5).eval()
+    full = head_outputs(net, bits)
+    expected = np.stack([full[:, c, keep[c]] for c in range(3)], 1)
+    assert np.array_equal(head_outputs(narrowed, bits), expected)
+    assert narrowed.tau == 1.5 and narrowed.layer_sizes == [30, 9]
+    # through the model file and the compiler: the circuit counts the kept bits
+    path = tmp_path / "m.pt"
+    from lgn_compile.model_file import save_model
+    save_model(path, model_to_dict(narrowed, None, {"dataset": "synthetic"}))
+    model = load_model(path)
+    rebuilt = net_from_config(model.config, model.state_dict).eval()
+    assert np.array_equal(head_outputs(rebuilt, bits), expected)
+    g, _ = optimize_model(model, PRESETS[2])
+    assert np.array_equal(ir_scores(g, bits.astype(np.uint8)), expected.sum(2))
+
+
+def test_only_dense_nets_and_valid_keeps():
+    net = tiny_net("softmax16", 2, "random")
+    with pytest.raises(Exception, match="indices below 8"):
+        narrow_head(net, np.array([[0], [1], [8]]))
+    with pytest.raises(Exception, match="between 1 and"):
+        select_head(np.zeros((4, 3, 8), np.uint8), np.zeros(4, np.int64), 9, 1.0)
+
+
+@pytest.fixture(scope="module")
+def digits_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("prune") / "digits.pt"
+    assert train_main(["--dataset", "digits", "--layers", "300,200", "--epochs", "3",
+                       "--thresholds", "3", "--tau", "4", "--connections", "learnable",
+                       "-q", "-o", str(path)]) == 0
+    return path
+
+
+def test_cli_prunes_and_the_compiled_circuit_agrees(digits_model, tmp_path, capsys):
+    out = tmp_path / "k8.pt"
+    assert train_main(["prune", str(digits_model), "--group-size", "8", "-o", str(out)]) == 0
+    assert "20 -> 8 bits per class" in capsys.readouterr().out
+    model, original = load_model(out), load_model(digits_model)
+    assert model.layers[-1].tables.shape[0] == 80
+    assert model.meta["pruned"]["group_size"] == 20 and model.meta["pruned"]["kept"] == 8
+    assert math.isclose(model.config["tau"], scaled_tau(4.0, 20, 8))
+    # the layers before the head are the trained ones
+    for a, b in zip(model.layers[:-1], original.layers[:-1]):
+        assert np.array_equal(a.tables, b.tables) and np.array_equal(a.operands, b.operands)
+    from lgn_train.data import load_dataset
+    from lgn_train.export import encoder_from_file
+    data = load_dataset("digits", seed=0)
+    bits = encoder_from_file(model).encode(data.test_features)
+    net = net_from_config(model.config, model.state_dict).eval()
+    circuit = ir_scores(optimize_model(model, PRESETS[2])[0], bits)
+    assert np.array_equal(circuit, net.discrete_scores(bits))
+    accuracy = float((circuit.argmax(1) == data.test_labels).mean())
+    assert math.isclose(accuracy, model.meta["accuracy"]["test_discrete"])
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--group-size", "20"], "between 1 and 19"),
+    (["--group-size", "0"], "between 1 and 19"),
+    (["--group-size", "4", "--dataset", "nope"], "unknown dataset"),
+    (["--group-size", "4", "--threads", "0"], "--threads"),
+])
+def test_cli_bad_requests_are_one_line_and_write_nothing(digits_model, tmp_path, capsys,
+                                                         argv, fragment):
+    out = tmp_path / "m.pt"
+    capsys.readouterr()
+    assert train_main(["prune", str(digits_model), *argv, "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lgn-train prune: error:") and fragment in err[0]
+    assert not out.exists()
+
+
+def test_cli_refuses_a_file_that_is_not_a_model(tmp_path, capsys):
+    bogus = tmp_path / "bogus.pt"
+    bogus.write_bytes(b"not a zip")
+    assert train_main(["prune", str(bogus), "--group-size", "2", "-o",
+                       str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_learnable_wiring_the_file_cannot_hold_is_refused_before_allocating(digits_model):
+    """A config's candidate count sizes the connection logits allocated before the state
+    dict is compared with them: a config asking for more than the file holds is refused
+    (prune and --resume rebuild nets this way)."""
+    model = load_model(digits_model)
+    config = {**model.config, "layers": [dict(layer) for layer in model.config["layers"]]}
+    config["layers"][0]["candidates"] = 0  # every input: 384 per operand instead of 16
+    with pytest.raises(Exception, match="larger than the parameters the file holds"):
+        net_from_config(config, model.state_dict)
