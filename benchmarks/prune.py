@@ -7,10 +7,12 @@ the prune's own seconds, and LUT6 -- the project's mapper on the logic plus the 
 synthesized alone, and yosys `synth_xilinx` on the whole module (benchmarks/fpga.py's
 `measure`, no place and route). The trained width is the first row (not pruned).
 
-Prints a table and writes benchmarks/results/prune.json (rows merged by model and group).
+With --finetune, each pruned width is also trained on (`lgn-train --init-from`) and
+measured again. Prints a table and writes benchmarks/results/prune.json (rows merged by
+model, group and fine-tuning epochs).
 
     python benchmarks/prune.py --model mnist44kaug=build/prune/44kaug/model.pt \
-        --data-dir DIR --group-sizes 400,200,100,50
+        --data-dir DIR --group-sizes 400,200,100,50 [--finetune 1:0.01]
 """
 
 from __future__ import annotations
@@ -35,32 +37,57 @@ RESULTS = ROOT / "benchmarks" / "results" / "prune.json"
 WORK = ROOT / "build" / "prune"
 
 
-def measure_width(name: str, source: Path, group: int, trained: int, data_dir: str,
-                  test_images, timeout: float, synth: bool) -> dict:
-    work = WORK / name / f"k{group}"
-    work.mkdir(parents=True, exist_ok=True)
-    path = source
-    if group != trained:
-        path = work / "model.pt"
-        if train_main(["prune", str(source), "--group-size", str(group), "-o", str(path)]
-                      + (["--data-dir", data_dir] if data_dir else [])):
-            raise SystemExit(f"[{name}] lgn-train prune to {group} failed")
+def narrowed(name: str, source: Path, group: int, data: list[str]) -> Path:
+    """`source` pruned to `group` bits per class by `lgn-train prune`."""
+    path = WORK / name / f"k{group}" / "model.pt"
+    if train_main(["prune", str(source), "--group-size", str(group), "-o", str(path)] + data):
+        raise SystemExit(f"[{name}] lgn-train prune to {group} failed")
+    return path
+
+
+def finetuned(source: Path, pruned: Path, epochs: int, lr: float, data: list[str]) -> Path:
+    """`pruned` trained on by `lgn-train --init-from` for `epochs` at `lr` decayed to 0,
+    with the source run's image shifts."""
+    shift = load_model(source).meta.get("training", {}).get("augment_shift") or 0
+    path = pruned.parent.parent / f"{pruned.parent.name}ft{epochs}" / "model.pt"
+    if train_main(["--init-from", str(pruned), "--epochs", str(epochs), "--lr", str(lr),
+                   "--lr-decay", str(epochs), "--augment-shift", str(shift), "-q",
+                   "-o", str(path)] + data):
+        raise SystemExit(f"lgn-train --init-from {pruned} failed")
+    return path
+
+
+def measure_model(name: str, path: Path, trained: int, test_images, timeout: float,
+                  synth: bool) -> dict:
+    """One row: the model at `path` compiled at -O2, checked through the C, synthesized."""
     model = load_model(path)
-    compiled, report = check_through_c(model, work, test_images, f"{name} k{group}")
+    group = model.layers[-1].tables.shape[0] // model.num_classes
+    tuned = model.meta.get("init_from")
+    tag = f"k{group}" + (f"ft{model.meta['training']['epochs']}" if tuned else "")
+    compiled, report = check_through_c(model, path.parent, test_images, f"{name} {tag}")
     after = report["optimization"]["after"]
+    pruned = (tuned or model.meta).get("pruned") or {}
     row = {"model": name, "group_size": group, "trained_group_size": trained,
+           "finetune": None if not tuned else
+           {key: model.meta["training"][key] for key in ("epochs", "lr", "lr_decay", "seconds")}
+           | {"test_discrete_before": tuned["test_discrete_before"]},
            "test_discrete_c": float((compiled == test_images[1]).mean()),
            "test_images": len(compiled), "gates_model": model.num_gates,
            "gates_after": after["gates"], "depth_after": after["depth"],
-           "prune_seconds": model.meta.get("pruned", {}).get("seconds", 0.0)}
+           "prune_seconds": pruned.get("seconds", 0.0)}
     if synth:
-        figures = measure(f"{name}_k{group}", path, [], timeout)
+        figures = measure(f"{name}_{tag}", path, [], timeout)
         row.update(head_distinct_bits=figures["head_distinct_bits"],
                    lut6_mapper=figures["lut_mapper"]["lut6"],
                    logic_lut6_mapper=figures["lut_mapper"]["logic_lut6"],
                    head_lut6=figures["xilinx"]["head"]["lut6"],
                    lut6_synth_xilinx=figures["xilinx"]["total"]["lut6"])
     return row
+
+
+def key(row: dict) -> tuple:
+    """Rows are one per model, width and fine-tuning length."""
+    return row["model"], row["group_size"], (row.get("finetune") or {}).get("epochs", 0)
 
 
 def main(argv=None) -> int:
@@ -71,9 +98,17 @@ def main(argv=None) -> int:
                    "files; not needed for digits)")
     p.add_argument("--group-sizes", required=True, metavar="K,K,...",
                    help="bits per class to keep; the model's own width is measured unpruned")
+    p.add_argument("--finetune", metavar="EPOCHS:LR",
+                   help="also fine-tune each pruned width for EPOCHS at rate LR (decayed to 0 "
+                        "over them; lgn-train --init-from) and measure that as a row beside it")
     p.add_argument("--no-synth", action="store_true", help="accuracy and gates only")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per yosys run")
     args = p.parse_args(argv)
+    finetune = None
+    if args.finetune:
+        epochs, lr = args.finetune.split(":")
+        finetune = (int(epochs), float(lr))
+    data_flags = ["--data-dir", args.data_dir] if args.data_dir else []
     rows = json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
     for spec in args.model:
         name, path = spec.split("=", 1)
@@ -83,16 +118,25 @@ def main(argv=None) -> int:
                             seed=int(model.meta.get("split_seed", 0)))
         test_images = (data.test_features, np.asarray(data.test_labels))
         for group in sorted({int(k) for k in args.group_sizes.split(",")}, reverse=True):
-            row = measure_width(name, Path(path), group, trained, args.data_dir, test_images,
-                                args.timeout, not args.no_synth)
-            row.update(cpu=cpu_model(), date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-            rows = [r for r in rows if (r["model"], r["group_size"]) != (name, group)] + [row]
-            RESULTS.write_text(json.dumps({"benchmark": "prune", "rows": rows}, indent=1) + "\n")
-            print(f"[{name} k{group}] {row}", file=sys.stderr, flush=True)
-    print(f"{'model':14s} {'K':>4s} {'acc (C)':>8s} {'gates':>6s} {'distinct':>8s} "
-          f"{'head':>5s} {'LUT6':>6s} {'xilinx':>7s} {'prune s':>8s}")
+            paths = [Path(path)]
+            if group != trained:
+                paths = [narrowed(name, Path(path), group, data_flags)]
+                if finetune:
+                    paths.append(finetuned(Path(path), paths[0], *finetune, data_flags))
+            for model_path in paths:
+                row = measure_model(name, model_path, trained, test_images, args.timeout,
+                                    not args.no_synth)
+                row.update(cpu=cpu_model(),
+                           date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+                rows = [r for r in rows if key(r) != key(row)] + [row]
+                RESULTS.write_text(json.dumps({"benchmark": "prune", "rows": rows},
+                                              indent=1) + "\n")
+                print(f"[{name}] {row}", file=sys.stderr, flush=True)
+    print(f"{'model':14s} {'K':>4s} {'tuned':>5s} {'acc (C)':>8s} {'gates':>6s} "
+          f"{'distinct':>8s} {'head':>5s} {'LUT6':>6s} {'xilinx':>7s} {'prune s':>8s}")
     for r in rows:
-        print(f"{r['model']:14s} {r['group_size']:4d} {r['test_discrete_c']:8.2%} "
+        tuned = f"{r['finetune']['epochs']}ep" if r.get("finetune") else "-"
+        print(f"{r['model']:14s} {r['group_size']:4d} {tuned:>5s} {r['test_discrete_c']:8.2%} "
               f"{r['gates_after']:6,d} {r.get('head_distinct_bits', '-'):>8} "
               f"{r.get('head_lut6', '-'):>5} {r.get('lut6_mapper', '-'):>6} "
               f"{r.get('lut6_synth_xilinx', '-'):>7} {r['prune_seconds']:8.1f}")

@@ -177,3 +177,66 @@ def test_learnable_wiring_the_file_cannot_hold_is_refused_before_allocating(digi
     config["layers"][0]["candidates"] = 0  # every input: 384 per operand instead of 16
     with pytest.raises(Exception, match="larger than the parameters the file holds"):
         net_from_config(config, model.state_dict)
+
+
+def test_init_from_starts_at_the_pruned_net_and_keeps_its_shape(digits_model, tmp_path):
+    """`--init-from` fine-tunes the file's own net: with a learning rate too small to flip
+    any gate, one step leaves the discrete net (tables and wiring) exactly the pruned one,
+    which a freshly built net of the same shape would not be; the written file keeps the
+    narrow head, records where it came from, and compiles to a circuit equal to torch."""
+    pruned, tuned = tmp_path / "k6.pt", tmp_path / "tuned.pt"
+    assert train_main(["prune", str(digits_model), "--group-size", "6", "-o", str(pruned)]) == 0
+    assert train_main(["--init-from", str(pruned), "--steps", "1", "--lr", "1e-12",
+                       "--seed", "5", "-q", "-o", str(tuned)]) == 0
+    before, after = load_model(pruned), load_model(tuned)
+    assert [layer.tables.shape for layer in after.layers] == \
+        [layer.tables.shape for layer in before.layers]
+    for a, b in zip(after.layers, before.layers):
+        assert np.array_equal(a.tables, b.tables) and np.array_equal(a.operands, b.operands)
+    assert np.array_equal(after.encoder.thresholds, before.encoder.thresholds)
+    assert after.config["tau"] == before.config["tau"]
+    assert after.meta["init_from"]["from"] == "k6.pt"
+    assert after.meta["init_from"]["pruned"]["kept"] == 6
+    assert after.meta["training"]["layers"] == [300, 60]
+    assert after.meta["training"]["connections"] == "learnable"
+
+    longer = tmp_path / "longer.pt"  # a real fine-tune moves the net, and stays exact
+    assert train_main(["--init-from", str(pruned), "--epochs", "2", "--lr", "0.05",
+                       "-q", "-o", str(longer)]) == 0
+    model = load_model(longer)
+    assert any(not np.array_equal(a.tables, b.tables) or not np.array_equal(a.operands, b.operands)
+               for a, b in zip(model.layers, before.layers))
+    from lgn_train.data import load_dataset
+    from lgn_train.export import encoder_from_file
+    data = load_dataset("digits", seed=0)
+    bits = encoder_from_file(model).encode(data.test_features)
+    net = net_from_config(model.config, model.state_dict).eval()
+    circuit = ir_scores(optimize_model(model, PRESETS[2])[0], bits)
+    assert np.array_equal(circuit, net.discrete_scores(bits))
+    accuracy = float((circuit.argmax(1) == data.test_labels).mean())
+    assert math.isclose(accuracy, model.meta["accuracy"]["test_discrete"])
+
+
+def test_init_from_refusals_are_one_line_and_write_nothing(digits_model, tmp_path, capsys):
+    from lgn_compile.model_file import save_model
+    raw = torch.load(digits_model, weights_only=True)
+    no_meta = tmp_path / "no_meta.pt"  # e.g. an imported net: nothing says how it trained
+    save_model(no_meta, {**raw, "meta": {}})
+    bad_meta = tmp_path / "bad_meta.pt"
+    save_model(bad_meta, {**raw, "meta": {**raw["meta"], "training": {
+        **raw["meta"]["training"], "arity": "two"}}})
+    bogus = tmp_path / "bogus.pt"
+    bogus.write_bytes(b"not a zip")
+    out = tmp_path / "out.pt"
+    for argv, fragment in [
+            (["--init-from", str(digits_model), "--resume", str(digits_model)], "one of them"),
+            (["--init-from", str(no_meta)], "training settings"),
+            (["--init-from", str(bad_meta)], "arity"),
+            (["--init-from", str(bogus)], "bogus.pt"),
+            (["--init-from", str(tmp_path / "missing.pt")], "missing.pt")]:
+        capsys.readouterr()
+        assert train_main([*argv, "-o", str(out)]) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("lgn-train: error:"), (argv, err)
+        assert fragment in err[0], (argv, err)
+        assert not out.exists()

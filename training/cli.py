@@ -164,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="PATH",
                    help="continue the run saved in this checkpoint; its model, data and "
                         "optimizer settings are used, --epochs/--steps give the total length")
+    p.add_argument("--init-from", metavar="MODEL",
+                   help="fine-tune: start from this model file's trained net (its gates, "
+                        "wiring, tau and input encoder, e.g. a `lgn-train prune` result) with "
+                        "a fresh optimizer; the net's shape and gate settings come from the "
+                        "file, --lr, --epochs, --lr-decay, --batch-size and --augment-shift "
+                        "from the command line")
     p.add_argument("--metrics-dir", metavar="DIR",
                    help="write metrics.json, metrics.csv and curves.png (accuracies, "
                         "discretization gap, gate utilization per evaluation) here")
@@ -450,11 +456,15 @@ def _run(args) -> int:
     from .export import load_checkpoint, model_to_dict, net_from_config
     from .trainer import distributed_setup, train, write_metrics
 
+    if args.init_from and args.resume:
+        raise LgnError("--init-from starts a new run from a model and --resume continues a "
+                       "saved one; give one of them")
     resumed = load_checkpoint(args.resume) if args.resume else None
     if resumed is not None:
         saved = resumed_settings(resumed["training_state"]["args"], args.resume)
         for key in RESUMED_ARGS:  # a setting newer than the checkpoint keeps its default
             setattr(args, key, saved.get(key, getattr(args, key)))
+    initial = _initial_net(args) if args.init_from else None
     sizes = _check_args(args)
     conv_blocks(args)  # a bad spec fails before the data is read
     output = Path(args.output)
@@ -482,13 +492,22 @@ def _run(args) -> int:
             augment = RandomShift(data.image_shape, args.thresholds, args.augment_shift)
         except ValueError as exc:
             raise LgnError(f"--augment-shift: {exc}") from None
-    encoder = ThermometerEncoder(args.thresholds, method=args.encoder).fit(data.train_features)
+    if initial is None:
+        encoder = ThermometerEncoder(args.thresholds, method=args.encoder).fit(
+            data.train_features)
+    else:
+        encoder = initial["encoder"]
+        if data.num_features != encoder.thresholds.shape[0]:
+            raise LgnError(f"{data.name} has {data.num_features} features; the model's "
+                           f"encoder ({args.init_from}) reads {encoder.thresholds.shape[0]}")
     train_bits, test_bits = encoder.encode(data.train_features), encoder.encode(data.test_features)
     if resumed is not None:
         try:
             net = net_from_config(resumed["config"], resumed["state_dict"])
         except LgnError as exc:
             raise LgnError(f"{args.resume}: {exc}") from exc
+    elif initial is not None:
+        net = initial["net"]
     else:
         net = build_net(args, data, sizes)
     say = (lambda line: None) if args.quiet or rank else print
@@ -509,7 +528,8 @@ def _run(args) -> int:
                              "threads": torch.get_num_threads(), "lr_decay": args.lr_decay,
                              "epochs": int(metrics["epochs"]), "steps": int(metrics["steps"]),
                              "seconds": round(time.perf_counter() - start + earlier, 3)},
-                "num_train": len(train_bits), "num_test": len(test_bits)}
+                "num_train": len(train_bits), "num_test": len(test_bits),
+                **({} if initial is None else {"init_from": initial["meta"]})}
 
     def checkpoint(state: dict) -> None:
         last = state["history"][-1] if state["history"] else {}
@@ -554,6 +574,50 @@ def _run(args) -> int:
         print(f"lgn-train: checkpoint in {args.checkpoint} (continue with --resume "
               f"{args.checkpoint} and a larger --epochs or --steps)")
     return 0
+
+
+# what --init-from takes from the model file: the net's shape and gate settings (the
+# optimizer's, the data's and the schedule's come from the command line)
+INIT_ARGS = ("dataset", "layers", "tau", "thresholds", "encoder", "conv", "name") + GATE_FLAGS
+
+
+def _initial_net(args) -> dict:
+    """--init-from: the model file's trainable net and encoder; its recorded settings
+    become the run's (so the new file's meta says what the net is)."""
+    from lgn_compile.model_file import load_model
+
+    from .export import encoder_from_file, net_from_config
+
+    model = load_model(args.init_from)
+    try:
+        net = net_from_config(model.config, model.state_dict)
+    except LgnError as exc:
+        raise LgnError(f"{args.init_from}: not a net lgn-train can train ({exc})") from None
+    encoder = encoder_from_file(model)
+    training = model.meta.get("training")
+    if encoder is None or not isinstance(training, dict):
+        raise LgnError(f"{args.init_from}: no input encoder or training settings; "
+                       "--init-from needs a model file written by lgn-train")
+    recorded = {key: training[key] for key in INIT_ARGS if key in training and key != "layers"}
+    if model.meta.get("dataset") is not None:
+        recorded["dataset"] = model.meta["dataset"]
+    for key, value in resumed_settings(recorded, args.init_from).items():
+        setattr(args, key, value)
+    # the net's own widths and tau (a pruned head is narrower, its tau scaled), and the
+    # encoder's thresholds, over what the file's meta says
+    widths = training.get("layers") if "arch" in model.config else net.layer_sizes
+    if not (isinstance(widths, list) and all(type(n) is int for n in widths)):
+        raise LgnError(f"{args.init_from}: the model's meta.training.layers is not a list "
+                       "of widths")
+    args.layers = ",".join(map(str, widths))
+    args.tau, args.thresholds = float(net.tau), encoder.thresholds.shape[1]
+    accuracy = model.meta.get("accuracy", {})
+    before = accuracy.get("test_discrete") if isinstance(accuracy, dict) else None
+    meta = {"from": Path(args.init_from).name,
+            "test_discrete_before": before if isinstance(before, float) else None}
+    if isinstance(model.meta.get("pruned"), dict):
+        meta["pruned"] = model.meta["pruned"]
+    return {"net": net, "encoder": encoder, "meta": meta}
 
 
 ACCURACY_KEYS = ("train_soft", "train_discrete", "test_soft", "test_discrete", "gap",
