@@ -111,6 +111,20 @@ def test_only_dense_nets_and_valid_keeps():
         select_head(np.zeros((4, 3, 8), np.uint8), np.zeros(4, np.int64), 9, 1.0)
 
 
+def assert_circuit_is_the_net(model) -> None:
+    """The compiled circuit (-O2) scores the digits test set exactly as the file's torch
+    net does, and its accuracy is the one the file's meta records."""
+    from lgn_train.data import load_dataset
+    from lgn_train.export import encoder_from_file
+    data = load_dataset("digits", seed=0)
+    bits = encoder_from_file(model).encode(data.test_features)
+    net = net_from_config(model.config, model.state_dict).eval()
+    circuit = ir_scores(optimize_model(model, PRESETS[2])[0], bits)
+    assert np.array_equal(circuit, net.discrete_scores(bits))
+    accuracy = float((circuit.argmax(1) == data.test_labels).mean())
+    assert math.isclose(accuracy, model.meta["accuracy"]["test_discrete"])
+
+
 @pytest.fixture(scope="module")
 def digits_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("prune") / "digits.pt"
@@ -131,15 +145,7 @@ def test_cli_prunes_and_the_compiled_circuit_agrees(digits_model, tmp_path, caps
     # the layers before the head are the trained ones
     for a, b in zip(model.layers[:-1], original.layers[:-1]):
         assert np.array_equal(a.tables, b.tables) and np.array_equal(a.operands, b.operands)
-    from lgn_train.data import load_dataset
-    from lgn_train.export import encoder_from_file
-    data = load_dataset("digits", seed=0)
-    bits = encoder_from_file(model).encode(data.test_features)
-    net = net_from_config(model.config, model.state_dict).eval()
-    circuit = ir_scores(optimize_model(model, PRESETS[2])[0], bits)
-    assert np.array_equal(circuit, net.discrete_scores(bits))
-    accuracy = float((circuit.argmax(1) == data.test_labels).mean())
-    assert math.isclose(accuracy, model.meta["accuracy"]["test_discrete"])
+    assert_circuit_is_the_net(model)
 
 
 @pytest.mark.parametrize("argv,fragment", [
@@ -206,15 +212,7 @@ def test_init_from_starts_at_the_pruned_net_and_keeps_its_shape(digits_model, tm
     model = load_model(longer)
     assert any(not np.array_equal(a.tables, b.tables) or not np.array_equal(a.operands, b.operands)
                for a, b in zip(model.layers, before.layers))
-    from lgn_train.data import load_dataset
-    from lgn_train.export import encoder_from_file
-    data = load_dataset("digits", seed=0)
-    bits = encoder_from_file(model).encode(data.test_features)
-    net = net_from_config(model.config, model.state_dict).eval()
-    circuit = ir_scores(optimize_model(model, PRESETS[2])[0], bits)
-    assert np.array_equal(circuit, net.discrete_scores(bits))
-    accuracy = float((circuit.argmax(1) == data.test_labels).mean())
-    assert math.isclose(accuracy, model.meta["accuracy"]["test_discrete"])
+    assert_circuit_is_the_net(model)
 
 
 def test_init_from_refusals_are_one_line_and_write_nothing(digits_model, tmp_path, capsys):
