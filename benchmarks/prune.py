@@ -85,6 +85,12 @@ def measure_model(name: str, path: Path, trained: int, test_images, timeout: flo
     return row
 
 
+def saved_rows() -> list[dict]:
+    """The JSON's rows as they are now (read again before each write, so two runs for
+    different widths side by side keep each other's rows)."""
+    return json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
+
+
 def key(row: dict) -> tuple:
     """Rows are one per model, width and fine-tuning length."""
     return row["model"], row["group_size"], (row.get("finetune") or {}).get("epochs", 0)
@@ -109,7 +115,6 @@ def main(argv=None) -> int:
         epochs, lr = args.finetune.split(":")
         finetune = (int(epochs), float(lr))
     data_flags = ["--data-dir", args.data_dir] if args.data_dir else []
-    rows = json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
     for spec in args.model:
         name, path = spec.split("=", 1)
         model = load_model(path)
@@ -128,13 +133,13 @@ def main(argv=None) -> int:
                                     not args.no_synth)
                 row.update(cpu=cpu_model(),
                            date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-                rows = [r for r in rows if key(r) != key(row)] + [row]
+                rows = [r for r in saved_rows() if key(r) != key(row)] + [row]
                 RESULTS.write_text(json.dumps({"benchmark": "prune", "rows": rows},
                                               indent=1) + "\n")
                 print(f"[{name}] {row}", file=sys.stderr, flush=True)
     print(f"{'model':14s} {'K':>4s} {'tuned':>5s} {'acc (C)':>8s} {'gates':>6s} "
           f"{'distinct':>8s} {'head':>5s} {'LUT6':>6s} {'xilinx':>7s} {'prune s':>8s}")
-    for r in rows:
+    for r in saved_rows():
         tuned = f"{r['finetune']['epochs']}ep" if r.get("finetune") else "-"
         print(f"{r['model']:14s} {r['group_size']:4d} {tuned:>5s} {r['test_discrete_c']:8.2%} "
               f"{r['gates_after']:6,d} {r.get('head_distinct_bits', '-'):>8} "
