@@ -238,3 +238,23 @@ def test_init_from_refusals_are_one_line_and_write_nothing(digits_model, tmp_pat
         assert len(err) == 1 and err[0].startswith("lgn-train: error:"), (argv, err)
         assert fragment in err[0], (argv, err)
         assert not out.exists()
+
+
+def test_pruning_in_two_steps_keeps_the_same_gates_as_one(digits_model, tmp_path):
+    """20 -> 10 -> 4 keeps what 20 -> 4 keeps: the greedy path is nested and the narrowed
+    file's tau is the one the longer path would be at (tau scales with the group), so a
+    pruned model can be pruned again. "The same" as the selection sees it: equal class
+    scores on the training set (trained heads hold gates equal on it, e.g. copies, and
+    which copy survives a tie is not part of the promise)."""
+    direct, half, twice = tmp_path / "k4.pt", tmp_path / "k10.pt", tmp_path / "k10k4.pt"
+    for source, group, out in [(digits_model, 4, direct), (digits_model, 10, half),
+                               (half, 4, twice)]:
+        assert train_main(["prune", str(source), "--group-size", str(group),
+                           "-o", str(out)]) == 0
+    a, b = load_model(direct), load_model(twice)
+    from lgn_train.data import load_dataset
+    from lgn_train.export import encoder_from_file
+    bits = encoder_from_file(a).encode(load_dataset("digits", seed=0).train_features)
+    scores = [ir_scores(optimize_model(m, PRESETS[2])[0], bits) for m in (a, b)]
+    assert np.array_equal(*scores)
+    assert math.isclose(a.config["tau"], b.config["tau"])
