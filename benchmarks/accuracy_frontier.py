@@ -89,6 +89,12 @@ RECIPES = {  # name: (gate budget, lgn-train flags)
                           "--tau", "20", "--candidates", "0,16,16,16,16,16",
                           "--candidate-group", "32", "--epochs", "19", "--augment-shift", "1",
                           "--lr-decay", "10"]),
+    # a shorter constant phase, a longer decay: 4 epochs at 0.05, then 11 decayed (run as
+    # 44kaug19's command stopped after epoch 4 and resumed with `--epochs 15 --lr-decay 11`)
+    "44kaug15d11": (44_000, ["--layers", "8000,8000,8000,8000,8000,4000", "--thresholds",
+                             "3", "--tau", "20", "--candidates", "0,16,16,16,16,16",
+                             "--candidate-group", "32", "--epochs", "15", "--augment-shift",
+                             "1", "--lr-decay", "11"]),
     # a longer decay from the same constant-rate epoch 9 (run as 44kaug9's checkpoint
     # resumed with `--epochs 27 --lr-decay 18`, the same run as this command)
     "44kaug27": (44_000, ["--layers", "8000,8000,8000,8000,8000,4000", "--thresholds", "3",

@@ -206,10 +206,15 @@ def main() -> None:
             row = {**earlier[name], "ecp5": {**earlier[name]["ecp5"], **row["ecp5"]}}
         rows.append(row)
     print_table(rows)
+    # each row names the machine that measured it (rows from before this was recorded
+    # take the file's former single "cpu")
+    former = json.loads(RESULTS.read_text()).get("cpu") if RESULTS.exists() else None
+    kept = [{**row, "cpu": row.get("cpu", former)} for row in kept]
+    rows = [{**row, "cpu": cpu_model()} for row in rows]
     measured = {row["model"] for row in rows}
     rows = [row for row in kept if row["model"] not in measured] + rows
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"cpu": cpu_model(), "cpus": os.cpu_count(),
+    RESULTS.write_text(json.dumps({"cpus": os.cpu_count(),
                                    "device": "ECP5 CABGA381, out of context: each build "
                                              "names its part (-6, -7, -8: speed grade)",
                                    "anchors": ANCHORS, "rows": rows}, indent=2) + "\n")
