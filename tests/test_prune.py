@@ -229,7 +229,7 @@ def test_init_from_refusals_are_one_line_and_write_nothing(digits_model, tmp_pat
     for argv, fragment in [
             (["--init-from", str(digits_model), "--resume", str(digits_model)], "one of them"),
             (["--init-from", str(no_meta)], "training settings"),
-            (["--init-from", str(bad_meta)], "arity"),
+            (["--init-from", str(bad_meta)], "the model's setting arity = 'two'"),
             (["--init-from", str(bogus)], "bogus.pt"),
             (["--init-from", str(tmp_path / "missing.pt")], "missing.pt")]:
         capsys.readouterr()

@@ -364,9 +364,10 @@ def _check_args(args) -> list[int]:
     return sizes
 
 
-def resumed_settings(saved: dict, path) -> dict:
-    """The checkpoint's run settings, each of the type and choices its flag allows (then
-    range-checked with the command line's flags), so a hostile checkpoint is one line."""
+def resumed_settings(saved: dict, path, source: str = "checkpoint") -> dict:
+    """The checkpoint's (or `source`'s) run settings, each of the type and choices its flag
+    allows (then range-checked with the command line's flags), so a hostile file is one
+    line."""
     actions = {action.dest: action for action in build_parser()._actions}
     if type(saved.get("candidates")) is int:  # checkpoints before per-layer --candidates
         saved = {**saved, "candidates": str(saved["candidates"])}
@@ -382,7 +383,7 @@ def resumed_settings(saved: dict, path) -> dict:
         else:
             ok = type(value) is kind and (action.choices is None or value in action.choices)
         if not ok:
-            raise LgnError(f"{path}: the checkpoint's setting {key} = {value!r:.60} is not a "
+            raise LgnError(f"{path}: the {source}'s setting {key} = {value!r:.60} is not a "
                            f"valid --{key.replace('_', '-')} value")
     return saved
 
@@ -601,7 +602,7 @@ def _initial_net(args) -> dict:
     recorded = {key: training[key] for key in INIT_ARGS if key in training and key != "layers"}
     if model.meta.get("dataset") is not None:
         recorded["dataset"] = model.meta["dataset"]
-    for key, value in resumed_settings(recorded, args.init_from).items():
+    for key, value in resumed_settings(recorded, args.init_from, "model").items():
         setattr(args, key, value)
     # the net's own widths and tau (a pruned head is narrower, its tau scaled), and the
     # encoder's thresholds, over what the file's meta says
