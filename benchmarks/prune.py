@@ -67,7 +67,8 @@ def measure_model(name: str, path: Path, trained: int, test_images, timeout: flo
     compiled, report = check_through_c(model, path.parent, test_images, f"{name} {tag}")
     after = report["optimization"]["after"]
     pruned = (tuned or model.meta).get("pruned") or {}
-    row = {"model": name, "group_size": group, "trained_group_size": trained,
+    row = {"model": name, "group_size": group,
+           "trained_group_size": pruned.get("group_size", trained),
            "finetune": None if not tuned else
            {key: model.meta["training"][key] for key in ("epochs", "lr", "lr_decay", "seconds")}
            | {"test_discrete_before": tuned["test_discrete_before"]},
