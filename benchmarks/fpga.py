@@ -183,7 +183,10 @@ def main() -> None:
                         help="only place and route, adding the builds to the model's row "
                              "already in fpga.json (its LUT6 figures are kept)")
     args = parser.parse_args()
-    kept = json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
+    saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    # each row names the machine that measured it (rows from before this was recorded
+    # take the file's former single "cpu")
+    kept = [{**row, "cpu": row.get("cpu", saved.get("cpu"))} for row in saved.get("rows", [])]
     models = [tuple(spec.split("=", 1)) for spec in args.model]
     if not models:
         if not DIGITS.exists():
@@ -206,10 +209,6 @@ def main() -> None:
             row = {**earlier[name], "ecp5": {**earlier[name]["ecp5"], **row["ecp5"]}}
         rows.append(row)
     print_table(rows)
-    # each row names the machine that measured it (rows from before this was recorded
-    # take the file's former single "cpu")
-    former = json.loads(RESULTS.read_text()).get("cpu") if RESULTS.exists() else None
-    kept = [{**row, "cpu": row.get("cpu", former)} for row in kept]
     rows = [{**row, "cpu": cpu_model()} for row in rows]
     measured = {row["model"] for row in rows}
     rows = [row for row in kept if row["model"] not in measured] + rows

@@ -45,10 +45,9 @@ def narrowed(name: str, source: Path, group: int, data: list[str]) -> Path:
     return path
 
 
-def finetuned(source: Path, pruned: Path, epochs: int, lr: float, data: list[str]) -> Path:
+def finetuned(pruned: Path, epochs: int, lr: float, shift: int, data: list[str]) -> Path:
     """`pruned` trained on by `lgn-train --init-from` for `epochs` at `lr` decayed to 0,
-    with the source run's image shifts."""
-    shift = load_model(source).meta.get("training", {}).get("augment_shift") or 0
+    with image shifts of up to `shift` pixels (the source run's)."""
     path = pruned.parent.parent / f"{pruned.parent.name}ft{epochs}" / "model.pt"
     if train_main(["--init-from", str(pruned), "--epochs", str(epochs), "--lr", str(lr),
                    "--lr-decay", str(epochs), "--augment-shift", str(shift), "-q",
@@ -120,6 +119,7 @@ def main(argv=None) -> int:
         name, path = spec.split("=", 1)
         model = load_model(path)
         trained = model.layers[-1].tables.shape[0] // model.num_classes
+        shift = model.meta.get("training", {}).get("augment_shift") or 0
         data = load_dataset(str(model.meta["dataset"]), data_dir=args.data_dir,
                             seed=int(model.meta.get("split_seed", 0)))
         test_images = (data.test_features, np.asarray(data.test_labels))
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
             if group != trained:
                 paths = [narrowed(name, Path(path), group, data_flags)]
                 if finetune:
-                    paths.append(finetuned(Path(path), paths[0], *finetune, data_flags))
+                    paths.append(finetuned(paths[0], *finetune, shift, data_flags))
             for model_path in paths:
                 row = measure_model(name, model_path, trained, test_images, args.timeout,
                                     not args.no_synth)

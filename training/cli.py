@@ -262,9 +262,7 @@ def _run_prune(args) -> int:
     seed = model.meta.get("split_seed", model.meta.get("seed", 0))
     data = load_dataset(str(dataset), data_dir=args.data_dir,
                         seed=seed if isinstance(seed, int) else 0)
-    if data.num_features != encoder.thresholds.shape[0]:
-        raise LgnError(f"{dataset} has {data.num_features} features; the model's encoder "
-                       f"reads {encoder.thresholds.shape[0]}")
+    check_features(data, encoder, args.model)
     train_bits = encoder.encode(data.train_features)
     test_bits = torch.from_numpy(encoder.encode(data.test_features)).float()
     start = time.perf_counter()
@@ -293,6 +291,14 @@ def _run_prune(args) -> int:
           f"{accuracy['train_discrete']:.2%}); {seconds:.1f} s")
     print(f"lgn-train prune: wrote {output}")
     return 0
+
+
+def check_features(data, encoder, path) -> None:
+    """A model's encoder must read the dataset's features (prune and --init-from encode
+    the data with the file's encoder, not a refitted one)."""
+    if data.num_features != encoder.thresholds.shape[0]:
+        raise LgnError(f"{data.name} has {data.num_features} features; the encoder of "
+                       f"{path} reads {encoder.thresholds.shape[0]}")
 
 
 def parse_layers(text: str) -> list[int]:
@@ -498,9 +504,7 @@ def _run(args) -> int:
             data.train_features)
     else:
         encoder = initial["encoder"]
-        if data.num_features != encoder.thresholds.shape[0]:
-            raise LgnError(f"{data.name} has {data.num_features} features; the model's "
-                           f"encoder ({args.init_from}) reads {encoder.thresholds.shape[0]}")
+        check_features(data, encoder, args.init_from)
     train_bits, test_bits = encoder.encode(data.train_features), encoder.encode(data.test_features)
     if resumed is not None:
         try:
@@ -577,9 +581,10 @@ def _run(args) -> int:
     return 0
 
 
-# what --init-from takes from the model file: the net's shape and gate settings (the
-# optimizer's, the data's and the schedule's come from the command line)
-INIT_ARGS = ("dataset", "layers", "tau", "thresholds", "encoder", "conv", "name") + GATE_FLAGS
+# what --init-from takes from the model file's recorded settings: the net's gate settings
+# (its widths come from the net itself; the optimizer's, the data's and the schedule's
+# settings from the command line)
+INIT_ARGS = ("dataset", "tau", "thresholds", "encoder", "conv", "name") + GATE_FLAGS
 
 
 def _initial_net(args) -> dict:
@@ -599,7 +604,7 @@ def _initial_net(args) -> dict:
     if encoder is None or not isinstance(training, dict):
         raise LgnError(f"{args.init_from}: no input encoder or training settings; "
                        "--init-from needs a model file written by lgn-train")
-    recorded = {key: training[key] for key in INIT_ARGS if key in training and key != "layers"}
+    recorded = {key: training[key] for key in INIT_ARGS if key in training}
     if model.meta.get("dataset") is not None:
         recorded["dataset"] = model.meta["dataset"]
     for key, value in resumed_settings(recorded, args.init_from, "model").items():
