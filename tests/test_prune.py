@@ -193,7 +193,8 @@ def test_init_from_starts_at_the_pruned_net_and_keeps_its_shape(digits_model, tm
     pruned, tuned = tmp_path / "k6.pt", tmp_path / "tuned.pt"
     assert train_main(["prune", str(digits_model), "--group-size", "6", "-o", str(pruned)]) == 0
     assert train_main(["--init-from", str(pruned), "--steps", "1", "--lr", "1e-12",
-                       "--seed", "5", "-q", "-o", str(tuned)]) == 0
+                       "--seed", "5", "--layers", "300, 60", "--dataset", "digits",
+                       "-q", "-o", str(tuned)]) == 0  # flags that agree with the file pass
     before, after = load_model(pruned), load_model(tuned)
     assert [layer.tables.shape for layer in after.layers] == \
         [layer.tables.shape for layer in before.layers]
@@ -231,7 +232,12 @@ def test_init_from_refusals_are_one_line_and_write_nothing(digits_model, tmp_pat
             (["--init-from", str(no_meta)], "training settings"),
             (["--init-from", str(bad_meta)], "the model's setting arity = 'two'"),
             (["--init-from", str(bogus)], "bogus.pt"),
-            (["--init-from", str(tmp_path / "missing.pt")], "missing.pt")]:
+            (["--init-from", str(tmp_path / "missing.pt")], "missing.pt"),
+            # the file's net is trained as it is: a flag saying otherwise is not dropped
+            (["--init-from", str(digits_model), "--layers", "10,10"], "--layers 10,10 differs"),
+            (["--init-from", str(digits_model), "--tau", "99"], "--tau 99.0 differs"),
+            (["--init-from", str(digits_model), "--conv", "c4"], "--conv c4 differs"),
+            (["--init-from", str(digits_model), "--thresholds", "9"], "--thresholds 9 differs")]:
         capsys.readouterr()
         assert train_main([*argv, "-o", str(out)]) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()

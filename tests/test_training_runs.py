@@ -176,6 +176,30 @@ def test_resume_from_a_checkpoint_continues_the_run_exactly(tmp_path, capsys, ex
     assert "not a training checkpoint" in capsys.readouterr().err
 
 
+def test_resume_refuses_a_setting_it_would_drop(tmp_path, capsys):
+    """The run's own command with --resume added continues it; a setting given otherwise
+    (which the checkpoint's would silently replace) is a one-line error that writes
+    nothing; where the data is and the model's name may change."""
+    checkpoint, out = tmp_path / "ck.pt", tmp_path / "out.pt"
+    assert train_main(DIGITS_RUN + ["--epochs", "1", "--checkpoint", str(checkpoint),
+                                    "-o", str(tmp_path / "first.pt")]) == 0
+    for flags, fragment in [(["--lr", "0.01"], "--lr 0.01 differs from the checkpoint"),
+                            (["--layers", "60,60"], "--layers 60,60 differs"),
+                            (["--dataset", "mnist"], "--dataset mnist differs"),
+                            (["--limit", "50"], "--limit 50 differs"),
+                            (["--parametrization", "softmax16"], "--parametrization softmax16")]:
+        capsys.readouterr()
+        assert train_main(["--resume", str(checkpoint), "--epochs", "2", *flags,
+                           "-o", str(out)]) == 2, flags
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and fragment in err[0], (flags, err)
+        assert not out.exists()
+    assert train_main(DIGITS_RUN + ["--resume", str(checkpoint), "--epochs", "2",
+                                    "--name", "renamed", "-o", str(out)]) == 0
+    model = load_model(out)
+    assert model.name == "renamed" and model.meta["training"]["steps"] == 2 * 12
+
+
 def test_lr_decay_keeps_the_rate_then_anneals_it_along_a_half_cosine():
     from lgn_train.trainer import lr_factor
 

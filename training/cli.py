@@ -35,6 +35,9 @@ RESUMED_ARGS = ("dataset", "data_dir", "limit", "seed", "layers", "tau", "lr", "
                 "activation", "sampling", "gumbel_tau", "connections", "conv", "name",
                 "candidates", "candidate_group", "connection_strength", "connection_lr",
                 "connection_relax", "augment_shift")
+# Where the data is and what the model is called: given on the command line, these win
+# over what a checkpoint or model file recorded (the data may have moved).
+LOCATION_ARGS = ("data_dir", "name")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,12 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="epochs between checkpoints (default: 1)")
     p.add_argument("--resume", metavar="PATH",
                    help="continue the run saved in this checkpoint; its model, data and "
-                        "optimizer settings are used, --epochs/--steps give the total length")
+                        "optimizer settings are used (given again, they must agree; "
+                        "--data-dir and --name may change), --epochs/--steps give the total "
+                        "length")
     p.add_argument("--init-from", metavar="MODEL",
                    help="fine-tune: start from this model file's trained net (its gates, "
                         "wiring, tau and input encoder, e.g. a `lgn-train prune` result) with "
                         "a fresh optimizer; the net's shape and gate settings come from the "
-                        "file, --lr, --epochs, --lr-decay, --batch-size and --augment-shift "
+                        "file (given again, they must agree), --lr, --epochs, --lr-decay, --batch-size and --augment-shift "
                         "from the command line")
     p.add_argument("--metrics-dir", metavar="DIR",
                    help="write metrics.json, metrics.csv and curves.png (accuracies, "
@@ -223,7 +228,36 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["prune"]:
         return run_command("lgn-train prune", _run_prune,
                            build_prune_parser().parse_args(argv[1:]))
-    return run_command("lgn-train", _run, build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    args.given = given_flags(argv)
+    return run_command("lgn-train", _run, args)
+
+
+def given_flags(argv: list[str]) -> dict:
+    """The settings the command line gives itself (not defaults), by dest: --resume and
+    --init-from take some settings from a file, and a flag saying otherwise must be an
+    error, not silently dropped."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return vars(parser.parse_args(argv))
+
+
+def _same(given, kept) -> bool:
+    if isinstance(given, str) and isinstance(kept, str):  # layer lists: "8000, 4000"
+        return [t.strip() for t in given.split(",")] == [t.strip() for t in kept.split(",")]
+    if isinstance(given, float) and isinstance(kept, (int, float)):
+        return math.isclose(given, kept, rel_tol=1e-9)
+    return given == kept
+
+
+def check_given(args, keys, source: str, why: str) -> None:
+    """Each of `keys` given on the command line must equal the value `source` set."""
+    for key in keys:
+        kept = getattr(args, key)
+        if key in args.given and not _same(args.given[key], kept):
+            raise LgnError(f"--{key.replace('_', '-')} {args.given[key]} differs from "
+                           f"{source}'s {'(unset)' if kept is None else kept}: {why}")
 
 
 def _run_prune(args) -> int:
@@ -470,7 +504,11 @@ def _run(args) -> int:
     if resumed is not None:
         saved = resumed_settings(resumed["training_state"]["args"], args.resume)
         for key in RESUMED_ARGS:  # a setting newer than the checkpoint keeps its default
-            setattr(args, key, saved.get(key, getattr(args, key)))
+            if not (key in LOCATION_ARGS and key in args.given):
+                setattr(args, key, saved.get(key, getattr(args, key)))
+        check_given(args, RESUMED_ARGS, f"the checkpoint {args.resume}", "a resumed run "
+                    "keeps its settings (drop the flag, or start a new run, e.g. "
+                    "--init-from the checkpoint)")
     initial = _initial_net(args) if args.init_from else None
     sizes = _check_args(args)
     conv_blocks(args)  # a bad spec fails before the data is read
@@ -608,7 +646,8 @@ def _initial_net(args) -> dict:
     if model.meta.get("dataset") is not None:
         recorded["dataset"] = model.meta["dataset"]
     for key, value in resumed_settings(recorded, args.init_from, "model").items():
-        setattr(args, key, value)
+        if not (key in LOCATION_ARGS and key in args.given):
+            setattr(args, key, value)
     # the net's own widths and tau (a pruned head is narrower, its tau scaled), and the
     # encoder's thresholds, over what the file's meta says
     widths = training.get("layers") if "arch" in model.config else net.layer_sizes
@@ -617,6 +656,9 @@ def _initial_net(args) -> dict:
                        "of widths")
     args.layers = ",".join(map(str, widths))
     args.tau, args.thresholds = float(net.tau), encoder.thresholds.shape[1]
+    check_given(args, INIT_ARGS + ("layers",), f"the model {args.init_from}",
+                "--init-from trains the file's net as it is (its shape, gates, tau and "
+                "encoder)")
     accuracy = model.meta.get("accuracy", {})
     before = accuracy.get("test_discrete") if isinstance(accuracy, dict) else None
     meta = {"from": Path(args.init_from).name,
