@@ -276,6 +276,41 @@ def test_cli_rejects_bad_training_options_in_one_line(tmp_path, capsys):
     assert not Path(out).exists()
 
 
+@pytest.mark.parametrize("flag, value, enabler", [
+    ("--candidates", "8", ["--connections", "learnable"]),
+    ("--candidate-group", "8", ["--connections", "learnable"]),
+    ("--connection-strength", "1", ["--connections", "learnable"]),
+    ("--connection-lr", "0.1", ["--connections", "learnable"]),
+    ("--connection-relax", "soft", ["--connections", "learnable", "--sampling", "soft"]),
+    ("--gumbel-tau", "2", ["--sampling", "gumbel"]),
+    ("--activation", "sigmoid", ["--parametrization", "iwp"]),
+    ("--init-strength", "2", ["--init", "residual"]),  # the base run's init: uniform
+    ("--checkpoint-every", "2", ["--checkpoint", "CK"])])
+def test_a_flag_that_would_do_nothing_is_an_error(tmp_path, capsys, flag, value, enabler):
+    """e.g. --candidates without --connections learnable would train fixed random wiring:
+    said in one line, nothing written; with the setting it acts in, the same flag trains."""
+    out = tmp_path / "m.pt"
+    enabler = [str(tmp_path / "ck.pt") if a == "CK" else a for a in enabler]
+    base = ["--dataset", "digits", "--layers", "60,30", "--thresholds", "2", "--threads", "1",
+            "-q", "-o", str(out)]
+    without = ["--init", "uniform"] if flag == "--init-strength" else []
+    capsys.readouterr()
+    assert train_main(base + [flag, value, "--steps", "1"] + without) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{flag} applies only with" in err[0], err
+    assert not out.exists()
+    assert train_main(base + [flag, value, "--steps", "1"] + enabler) == 0
+    if flag == "--connection-relax":  # a Gumbel run samples its picks: no relaxation
+        assert train_main(base + [flag, value, "--steps", "1", "--connections", "learnable",
+                                  "--sampling", "gumbel"]) == 2
+
+
+def test_the_run_length_is_given_once(tmp_path, capsys):
+    assert train_main(["--dataset", "digits", "--epochs", "2", "--steps", "3",
+                       "-o", str(tmp_path / "m.pt")]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
 def test_torchrun_with_two_cpu_processes_trains_like_one_process(train_with_torchrun_and_alone):
     """DistributedDataParallel on the gloo backend: two processes each take half of every
     minibatch and average gradients, so the model is (up to float rounding) the one a single

@@ -243,6 +243,35 @@ def given_flags(argv: list[str]) -> dict:
     return vars(parser.parse_args(argv))
 
 
+# Flags that act only in some configurations: (setting, values where the flag acts, what
+# to say). Given where they would do nothing, they are an error (e.g. --candidates 32
+# without --connections learnable would silently train fixed random wiring).
+LEARNABLE = ("connections", ("learnable",), "--connections learnable")
+APPLIES_ONLY = {
+    **{flag: [LEARNABLE] for flag in ("candidates", "candidate_group", "connection_strength",
+                                      "connection_lr")},
+    # a Gumbel run samples its picks: neither relaxation is used
+    "connection_relax": [LEARNABLE, ("sampling", ("soft",), "--sampling soft")],
+    "gumbel_tau": [("sampling", ("gumbel",), "--sampling gumbel")],
+    "activation": [("parametrization", ("iwp",), "--parametrization iwp")],
+    "init_strength": [("init", ("residual",), "--init residual")],
+}
+
+
+def check_applies(args) -> None:
+    """A flag given where it does nothing is an error (see APPLIES_ONLY), and so is a
+    run length given twice."""
+    for flag, conditions in APPLIES_ONLY.items():
+        for setting, values, needs in conditions:
+            if flag in args.given and getattr(args, setting) not in values:
+                raise LgnError(f"--{flag.replace('_', '-')} applies only with {needs} (this "
+                               f"run has --{setting} {getattr(args, setting)})")
+    if "checkpoint_every" in args.given and not args.checkpoint:
+        raise LgnError("--checkpoint-every applies only with --checkpoint PATH")
+    if "steps" in args.given and "epochs" in args.given:
+        raise LgnError("give the run's length as --epochs or --steps, not both")
+
+
 def _same(given, kept) -> bool:
     if isinstance(given, str) and isinstance(kept, str):  # layer lists: "8000, 4000"
         return [t.strip() for t in given.split(",")] == [t.strip() for t in kept.split(",")]
@@ -511,6 +540,7 @@ def _run(args) -> int:
                     "--init-from the checkpoint)")
     initial = _initial_net(args) if args.init_from else None
     sizes = _check_args(args)
+    check_applies(args)
     conv_blocks(args)  # a bad spec fails before the data is read
     output = Path(args.output)
     check_output_writable(output)
