@@ -78,7 +78,7 @@ def _compile_parser() -> argparse.ArgumentParser:
                         "types, depth, LUTs, accuracy) beside it as PATH with .html; written "
                         "together with the output directory, never over an input; an "
                         "existing file needs --force")
-    p.add_argument("--simd", choices=SIMD_MODES, default="auto",
+    p.add_argument("--simd", choices=SIMD_MODES, default=SIMD_MODES[0],
                    help="C word width: 64-bit words, 128-bit (SSE2/NEON), AVX2 (256) or "
                         "AVX-512 (512) vectors, or auto (the widest the compiling machine "
                         "supports; default)")
@@ -102,7 +102,7 @@ def _compile_parser() -> argparse.ArgumentParser:
                         "apart from synthesis' merging) so that placement can put each copy "
                         "beside its readers; it may raise Fmax or lower it (more flip-flops): "
                         "measure with --pnr-report (default 0: no limit)")
-    p.add_argument("--reset", choices=RESETS, default="sync",
+    p.add_argument("--reset", choices=RESETS, default=RESETS[0],
                    help="Verilog with --pipeline: rst (active high) clears the valid "
                         "pipeline synchronously, asynchronously, or there is no rst (default: sync)")
     p.add_argument("--testbench", action="store_true",
@@ -260,7 +260,8 @@ def _targets(values: list[str] | None) -> list[str]:
 
 
 def _compile(args) -> int:
-    from lgn_compile.backends.verilog import COUNTER_INPUTS
+    from lgn_compile.backends.c import SIMD_MODES
+    from lgn_compile.backends.verilog import COUNTER_INPUTS, RESETS
     from lgn_compile.compiler import REPORT_NAME, compile_model
     from lgn_compile.model_file import load_model
     from lgn_compile.output import commit, plan_outputs
@@ -279,6 +280,10 @@ def _compile(args) -> int:
                                             ("--pnr-report", args.pnr_report)) if on]
     if verilog_flags and "verilog" not in targets:
         raise LgnError(f"{verilog_flags[0]} needs the verilog target (e.g. --target verilog)")
+    if args.reset != RESETS[0] and not args.pipeline:  # a combinational module has no rst
+        raise LgnError(f"--reset {args.reset} is the pipeline's reset (add --pipeline N)")
+    if args.simd != SIMD_MODES[0] and "c" not in targets:
+        raise LgnError("--simd needs the c target (e.g. --target c)")
     if args.pnr_device and not args.pnr_report:
         raise LgnError("--pnr-device is the device of --pnr-report (add --pnr-report)")
     pnr_device = None

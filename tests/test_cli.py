@@ -8,6 +8,7 @@ import sys
 import zipfile
 
 import numpy as np
+import pytest
 import torch
 
 from lgn_compile import evaluate, ir
@@ -216,6 +217,19 @@ def test_missing_file_and_bad_flags(tmp_path, model_path):
     assert_user_error(code, err, "unknown pass 'magic'")
     code, _, err = run_cli(model_path, "--frobnicate")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--frobnicate" in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["-t", "c", "--pipeline", "2"], "--pipeline needs the verilog target"),
+    (["-t", "python", "--testbench"], "--testbench needs the verilog target"),
+    (["-t", "verilog", "--reset", "async"], "--reset async is the pipeline's reset"),
+    (["-t", "verilog", "--simd", "avx2"], "--simd needs the c target"),
+    (["-t", "verilog", "--build"], "--build needs the c target")])
+def test_a_flag_for_another_target_or_mode_is_refused(tmp_path, model_path, flags, fragment):
+    """A flag that would change nothing in what is emitted is an error, not ignored."""
+    code, _, err = run_cli(model_path, *flags, "-o", tmp_path / "o")
+    assert_user_error(code, err, fragment)
     assert not (tmp_path / "o").exists()
 
 
