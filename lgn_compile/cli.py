@@ -167,7 +167,8 @@ def _verify_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="DIR", help="directory holding dataset files")
     p.add_argument("--samples", type=_bounded_int(1, MAX_VERIFY_SAMPLES), default=1000,
                    metavar="N", help="random input vectors when no dataset is given "
-                                     f"(default: 1000, at most {MAX_VERIFY_SAMPLES:,})")
+                                     f"(default: 1000, at most {MAX_VERIFY_SAMPLES:,}); "
+                                     "with --dataset, its first N test samples (default: all)")
     p.add_argument("--seed", type=_bounded_int(0, 2**63 - 1), default=0,
                    help="seed of the random vectors (a non-negative integer)")
     p.add_argument("--simulators", default="icarus,verilator", metavar="LIST",
@@ -242,7 +243,7 @@ def _import(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["verify"]:
-        args = _verify_parser().parse_args(argv[1:])
+        args = _verify_parser().parse_given(argv[1:])
         command = _verify
     elif argv[:1] == ["import"]:
         args = _import_parser().parse_args(argv[1:])
@@ -410,13 +411,25 @@ def _verify(args) -> int:
     out_dir = Path(args.dir or ".")
     if not out_dir.is_dir():
         raise LgnError(f"output directory not found: {out_dir} (run lgn-compile first)")
+    # flags of the other kind of check, or of the random vectors, would change nothing
+    unused = [("with --formal (a proof: no simulation, no vectors)",
+               ("dataset", "data_dir", "samples", "seed", "simulators"), args.formal),
+              ("with --dataset (its test samples are checked, no random vectors)",
+               ("seed",), args.dataset),
+              ("without --dataset", ("data_dir",), not args.dataset)]
+    for where, flags, applies in unused:
+        given = [flag for flag in flags if flag in args.given]
+        if applies and given:
+            raise LgnError(f"--{given[0].replace('_', '-')} does nothing {where}")
     model = load_model(args.model)
     if args.formal:
         return _verify_formal(model, None if args.dir is None else out_dir)
     labels = None
     if args.dataset:
-        bits, labels = _dataset_test_bits(model, args.dataset, args.data_dir)
-        source = f"{args.dataset} test split ({len(bits)} samples)"
+        limit = args.samples if "samples" in args.given else None
+        bits, labels = _dataset_test_bits(model, args.dataset, args.data_dir, limit)
+        source = f"{args.dataset} test split ({'' if limit is None else 'first '}" \
+                 f"{len(bits)} samples)"
     else:
         if args.samples * model.num_inputs > MAX_VERIFY_BYTES:
             raise LgnError(f"--samples {args.samples} x {model.num_inputs} input bits is more "
@@ -464,15 +477,16 @@ def split_seed(model) -> int:
     return seed
 
 
-def _dataset_test_bits(model, dataset: str, data_dir: str | None):
-    """The dataset's test split, encoded with the model's own encoder (as in training)."""
+def _dataset_test_bits(model, dataset: str, data_dir: str | None, limit: int | None = None):
+    """The dataset's test split (its first `limit` samples), encoded with the model's own
+    encoder (as in training)."""
     from lgn_train.data import load_dataset
 
     if model.encoder is None:
         raise LgnError("the model has no encoder, so raw dataset features cannot be encoded; "
                        "verify on random vectors instead (omit --dataset)")
     data = load_dataset(dataset, data_dir=data_dir, seed=split_seed(model))
-    features, labels = data.test_features, data.test_labels
+    features, labels = data.test_features[:limit], data.test_labels[:limit]
     if features.shape[1] != model.encoder.thresholds.shape[0]:
         raise LgnError(f"dataset {dataset} has {features.shape[1]} features but the model's "
                        f"encoder expects {model.encoder.thresholds.shape[0]}")

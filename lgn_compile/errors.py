@@ -21,6 +21,21 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
+    def parse_given(self, argv: list[str]) -> argparse.Namespace:
+        """`parse_args(argv)` with `given` added: the settings argv gives itself (dest:
+        value, defaults left out), so that a flag with no effect where it is given can be
+        an error rather than silently ignored."""
+        args = self.parse_args(argv)
+        defaults = [(action, action.default) for action in self._actions]
+        try:
+            for action, _ in defaults:
+                action.default = argparse.SUPPRESS
+            args.given = vars(self.parse_args(argv))
+        finally:
+            for action, default in defaults:
+                action.default = default
+        return args
+
 
 def run_command(prog: str, command: Callable[[argparse.Namespace], int],
                 args: argparse.Namespace) -> int:

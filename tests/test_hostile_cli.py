@@ -14,6 +14,7 @@ import stat
 
 import numpy as np
 import pytest
+import torch
 
 from lgn_compile import output
 from lgn_compile.cli import main
@@ -189,6 +190,33 @@ def test_verify_reports_a_broken_python_module_in_one_line(compiled, capsys, tex
     code, _, err = _run(capsys, "verify", model, "--dir", out, "--samples", 5,
                         "--simulators", "none")
     _refused(code, err, "net.py")
+
+
+@pytest.mark.parametrize("flags,fragment", [
+    (["--formal", "--simulators", "icarus"], "--simulators does nothing with --formal"),
+    (["--formal", "--samples", "5"], "--samples does nothing with --formal"),
+    (["--formal", "--dataset", "digits"], "--dataset does nothing with --formal"),
+    (["--dataset", "digits", "--seed", "3"], "--seed does nothing with --dataset"),
+    (["--data-dir", "."], "--data-dir does nothing without --dataset")])
+def test_verify_flags_that_would_do_nothing(compiled, capsys, flags, fragment):
+    model, out = compiled
+    code, stdout, err = _run(capsys, "verify", model, "--dir", out, *flags)
+    _refused(code, err, fragment)
+    assert stdout == ""
+
+
+def test_verify_samples_limits_a_dataset_check(tmp_path, capsys):
+    """--samples N with --dataset checks the test split's first N samples."""
+    raw = random_model_dict(3, num_inputs=64, layer_sizes=(40, 20), num_classes=10)
+    raw["config"]["encoder"] = {"type": "thermometer", "num_features": 64, "num_thresholds": 1}
+    raw["state_dict"]["encoder.thresholds"] = torch.full((64, 1), 7.5)
+    save_model(tmp_path / "m.pt", raw)
+    assert _run(capsys, tmp_path / "m.pt", "-t", "python", "-o", tmp_path / "out", "-q")[0] == 0
+    for flags, count in ((["--samples", "30"], 30), ([], 360)):
+        code, stdout, err = _run(capsys, "verify", tmp_path / "m.pt", "--dir", tmp_path / "out",
+                                 "--dataset", "digits", "--simulators", "none", *flags)
+        assert code == 0, err
+        assert f"{count} samples" in stdout and f"{count} samples, identical" in stdout
 
 
 @pytest.mark.parametrize("flags,fragment", [

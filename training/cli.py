@@ -228,19 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["prune"]:
         return run_command("lgn-train prune", _run_prune,
                            build_prune_parser().parse_args(argv[1:]))
-    args = build_parser().parse_args(argv)
-    args.given = given_flags(argv)
-    return run_command("lgn-train", _run, args)
-
-
-def given_flags(argv: list[str]) -> dict:
-    """The settings the command line gives itself (not defaults), by dest: --resume and
-    --init-from take some settings from a file, and a flag saying otherwise must be an
-    error, not silently dropped."""
-    parser = build_parser()
-    for action in parser._actions:
-        action.default = argparse.SUPPRESS
-    return vars(parser.parse_args(argv))
+    return run_command("lgn-train", _run, build_parser().parse_given(argv))
 
 
 # Flags that act only in some configurations: (setting, values where the flag acts, what
