@@ -123,6 +123,12 @@ RECIPES = {  # name: (gate budget, lgn-train flags)
     "lut6midaug": (1_400, ["--arity", "6", "--layers", "1000,300,100", "--thresholds", "3",
                            "--tau", "3", "--candidates", "0,32,32", "--candidate-group", "32",
                            "--epochs", "10", "--lr-decay", "5", "--augment-shift", "1"]),
+    # lut6tiny's net with DWN's encoding (per-pixel quantile thresholds), shifted
+    # training images and three times the epochs
+    "lut6tinyq": (600, ["--arity", "6", "--layers", "500,100", "--thresholds", "3",
+                        "--encoder", "quantile", "--tau", "3", "--candidates", "0,32",
+                        "--candidate-group", "32", "--epochs", "24", "--lr-decay", "12",
+                        "--augment-shift", "1", "--threads", "1"]),
     # four layers of 6-input gates: 3,400 before the passes, inside issue 17's 4,000 LUT6
     "lut6big": (3_400, ["--arity", "6", "--layers", "2000,1000,300,100", "--thresholds", "3",
                         "--tau", "3", "--candidates", "0,32,32,32", "--candidate-group", "32",
