@@ -173,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fine-tune: start from this model file's trained net (its gates, "
                         "wiring, tau and input encoder, e.g. a `lgn-train prune` result) with "
                         "a fresh optimizer; the net's shape and gate settings come from the "
-                        "file (given again, they must agree), --lr, --epochs, --lr-decay, --batch-size and --augment-shift "
-                        "from the command line")
+                        "file (given again, they must agree), --lr, --epochs, --lr-decay, "
+                        "--batch-size and --augment-shift from the command line")
     p.add_argument("--metrics-dir", metavar="DIR",
                    help="write metrics.json, metrics.csv and curves.png (accuracies, "
                         "discretization gap, gate utilization per evaluation) here")
@@ -231,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     return run_command("lgn-train", _run, build_parser().parse_given(argv))
 
 
-# Flags that act only in some configurations: (setting, values where the flag acts, what
-# to say). Given where they would do nothing, they are an error (e.g. --candidates 32
+# Flags that act only in some configurations: per flag, the conditions (setting, values
+# where the flag acts, how to say it). Given where they would do nothing, they are an error (e.g. --candidates 32
 # without --connections learnable would silently train fixed random wiring).
 LEARNABLE = ("connections", ("learnable",), "--connections learnable")
 APPLIES_ONLY = {
