@@ -7,7 +7,7 @@ compiled at -O2:
   (popcount + argmax: the same head synthesized alone, fed by one input bit per distinct
   output driver) and the logic
   (the rest); the project's LUT mapper (lgn_compile.techmap.lut_map) on the logic, plus
-  that head;
+  that head, depth-optimal and for area alone (no depth bound);
 - after yosys `synth_ecp5` + nextpnr-ecp5 (`--device`, default the LFE5U-85F at speed
   grade 6; out of context, every input and output registered by a wrapper): LUT4, FF,
   Fmax and latency, combinational and with
@@ -75,13 +75,18 @@ def head_only(graph):
 
 
 def lut_mapper(graph, head_lut6: int) -> dict:
-    """The project's LUT mapper (logic only: it maps up to the output bits) plus the head."""
+    """The project's LUT mapper (logic only: it maps up to the output bits) plus the head:
+    depth-optimal (`lut6`, the compiler's report), and for area alone with no depth bound
+    (`lut6_area`, as ABC `if -a`: the fewest LUTs, more levels)."""
     from lgn_compile.techmap.lut_map import lut_map
 
     start = time.perf_counter()
     mapping = lut_map(graph, 6)
+    area = lut_map(graph, 6, depth_slack=None)
     return {"logic_lut6": mapping.num_luts, "lut6": mapping.num_luts + head_lut6,
-            "depth": mapping.depth, "seconds": round(time.perf_counter() - start, 1)}
+            "depth": mapping.depth, "logic_lut6_area": area.num_luts,
+            "lut6_area": area.num_luts + head_lut6, "depth_area": area.depth,
+            "seconds": round(time.perf_counter() - start, 1)}
 
 
 def ecp5_key(pipeline: int, device: str) -> str:
@@ -147,7 +152,7 @@ def measure(name: str, path: Path, pipelines: list[int], timeout: float,
 def print_table(rows: list[dict]) -> None:
     name = max([len(row["model"]) for row in rows] + [5])
     left = (f"{'model':<{name}} {'acc %':>6} {'gates':>6} {'LUT6':>6} {'head':>5} {'logic':>6} "
-            f"{'mapper':>6}")
+            f"{'mapper':>6} {'area':>6}")
     print(f"{left} | {'ECP5 build':<20} {'LUT4':>6} {'FF':>6} {'Fmax MHz':>9} {'cycles':>6} "
           f"{'ns':>6}")
     for row in rows:
@@ -156,7 +161,8 @@ def print_table(rows: list[dict]) -> None:
         for i, (build, f) in enumerate(row["ecp5"].items()):
             left = (f"{row['model']:<{name}} {accuracy:>6} {row['gates']:>6} "
                     f"{x['total']['lut6']:>6} {x['head']['lut6']:>5} {x['logic']['lut6']:>6} "
-                    f"{mapper['lut6'] if mapper else '-':>6}") if i == 0 else " " * len(left)
+                    f"{mapper['lut6'] if mapper else '-':>6} "
+                    f"{(mapper or {}).get('lut6_area', '-'):>6}") if i == 0 else " " * len(left)
             print(f"{left} | {build:<20} {f['lut4']:>6} {f['ff']:>6} {f['fmax_mhz']:>9} "
                   f"{f['latency_cycles']:>6} {f['latency_ns']:>6}")
     for anchor in ANCHORS:

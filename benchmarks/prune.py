@@ -3,8 +3,8 @@ to several group sizes (output bits per class), each compiled at -O2 and measure
 
 Per group size: gates after the passes, distinct head bits, test accuracy on the whole
 test set (MNIST: all 10,000 images) through the compiled C (checked equal to the torch discrete forward),
-the prune's own seconds, and LUT6 -- the project's mapper on the logic plus the head
-synthesized alone, and yosys `synth_xilinx` on the whole module (benchmarks/fpga.py's
+the prune's own seconds, and LUT6 -- the project's mapper on the logic (depth-optimal,
+and for area alone: `lut6_mapper_area`) plus the head synthesized alone, and yosys `synth_xilinx` on the whole module (benchmarks/fpga.py's
 `measure`, no place and route). The trained width is the first row (not pruned).
 
 With --finetune, each pruned width is also trained on (`lgn-train --init-from`) and
@@ -80,6 +80,7 @@ def measure_model(name: str, path: Path, trained: int, test_images, timeout: flo
         row.update(head_distinct_bits=figures["head_distinct_bits"],
                    lut6_mapper=figures["lut_mapper"]["lut6"],
                    logic_lut6_mapper=figures["lut_mapper"]["logic_lut6"],
+                   lut6_mapper_area=figures["lut_mapper"]["lut6_area"],
                    head_lut6=figures["xilinx"]["head"]["lut6"],
                    lut6_synth_xilinx=figures["xilinx"]["total"]["lut6"])
     return row
@@ -139,12 +140,13 @@ def main(argv=None) -> int:
                                               indent=1) + "\n")
                 print(f"[{name}] {row}", file=sys.stderr, flush=True)
     print(f"{'model':14s} {'K':>4s} {'tuned':>5s} {'acc (C)':>8s} {'gates':>6s} "
-          f"{'distinct':>8s} {'head':>5s} {'LUT6':>6s} {'xilinx':>7s} {'prune s':>8s}")
+          f"{'distinct':>8s} {'head':>5s} {'LUT6':>6s} {'area':>6s} {'xilinx':>7s} {'prune s':>8s}")
     for r in saved_rows():
         tuned = f"{r['finetune']['epochs']}ep" if r.get("finetune") else "-"
         print(f"{r['model']:14s} {r['group_size']:4d} {tuned:>5s} {r['test_discrete_c']:8.2%} "
               f"{r['gates_after']:6,d} {r.get('head_distinct_bits', '-'):>8} "
               f"{r.get('head_lut6', '-'):>5} {r.get('lut6_mapper', '-'):>6} "
+              f"{r.get('lut6_mapper_area', '-'):>6} "
               f"{r.get('lut6_synth_xilinx', '-'):>7} {r['prune_seconds']:8.1f}")
     return 0
 
