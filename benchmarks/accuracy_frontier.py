@@ -128,7 +128,7 @@ RECIPES = {  # name: (gate budget, lgn-train flags)
     "lut6tinyq": (600, ["--arity", "6", "--layers", "500,100", "--thresholds", "3",
                         "--encoder", "quantile", "--tau", "3", "--candidates", "0,32",
                         "--candidate-group", "32", "--epochs", "24", "--lr-decay", "12",
-                        "--augment-shift", "1", "--threads", "1"]),
+                        "--augment-shift", "1"]),
     # four layers of 6-input gates: 3,400 before the passes, inside issue 17's 4,000 LUT6
     "lut6big": (3_400, ["--arity", "6", "--layers", "2000,1000,300,100", "--thresholds", "3",
                         "--tau", "3", "--candidates", "0,32,32,32", "--candidate-group", "32",

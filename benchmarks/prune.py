@@ -2,10 +2,11 @@
 to several group sizes (output bits per class), each compiled at -O2 and measured.
 
 Per group size: gates after the passes, distinct head bits, test accuracy on the whole
-test set (MNIST: all 10,000 images) through the compiled C (checked equal to the torch discrete forward),
-the prune's own seconds, and LUT6 -- the project's mapper on the logic (depth-optimal,
-and for area alone: `lut6_mapper_area`) plus the head synthesized alone, and yosys `synth_xilinx` on the whole module (benchmarks/fpga.py's
-`measure`, no place and route). The trained width is the first row (not pruned).
+test set (MNIST: all 10,000 images) through the compiled C (checked equal to the torch
+discrete forward), the prune's own seconds, and LUT6 -- the project's mapper on the logic
+(depth-optimal, and for area alone: `lut6_mapper_area`) plus the head synthesized alone,
+and yosys `synth_xilinx` on the whole module (benchmarks/fpga.py's `measure`, no place
+and route). The trained width is the first row (not pruned).
 
 With --finetune, each pruned width is also trained on (`lgn-train --init-from`) and
 measured again. Prints a table and writes benchmarks/results/prune.json (rows merged by

@@ -232,8 +232,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # Flags that act only in some configurations: per flag, the conditions (setting, values
-# where the flag acts, how to say it). Given where they would do nothing, they are an error (e.g. --candidates 32
-# without --connections learnable would silently train fixed random wiring).
+# where the flag acts, how to say it). Given where they would do nothing, they are an
+# error (e.g. --candidates 32 without --connections learnable would silently train fixed
+# random wiring).
 LEARNABLE = ("connections", ("learnable",), "--connections learnable")
 APPLIES_ONLY = {
     **{flag: [LEARNABLE] for flag in ("candidates", "candidate_group", "connection_strength",
