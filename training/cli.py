@@ -261,6 +261,14 @@ def check_applies(args) -> None:
         raise LgnError("give the run's length as --epochs or --steps, not both")
 
 
+def take_settings(args, settings: dict) -> None:
+    """A file's recorded settings become the run's, except where the data is and the
+    model's name when the command line gives them (LOCATION_ARGS)."""
+    for key, value in settings.items():
+        if not (key in LOCATION_ARGS and key in args.given):
+            setattr(args, key, value)
+
+
 def _same(given, kept) -> bool:
     if isinstance(given, str) and isinstance(kept, str):  # layer lists: "8000, 4000"
         return [t.strip() for t in given.split(",")] == [t.strip() for t in kept.split(",")]
@@ -521,9 +529,8 @@ def _run(args) -> int:
     resumed = load_checkpoint(args.resume) if args.resume else None
     if resumed is not None:
         saved = resumed_settings(resumed["training_state"]["args"], args.resume)
-        for key in RESUMED_ARGS:  # a setting newer than the checkpoint keeps its default
-            if not (key in LOCATION_ARGS and key in args.given):
-                setattr(args, key, saved.get(key, getattr(args, key)))
+        # a setting newer than the checkpoint keeps its default
+        take_settings(args, {key: saved[key] for key in RESUMED_ARGS if key in saved})
         check_given(args, RESUMED_ARGS, f"the checkpoint {args.resume}", "a resumed run "
                     "keeps its settings (drop the flag, or start a new run, e.g. "
                     "--init-from the checkpoint)")
@@ -664,9 +671,7 @@ def _initial_net(args) -> dict:
     recorded = {key: training[key] for key in INIT_ARGS if key in training}
     if model.meta.get("dataset") is not None:
         recorded["dataset"] = model.meta["dataset"]
-    for key, value in resumed_settings(recorded, args.init_from, "model").items():
-        if not (key in LOCATION_ARGS and key in args.given):
-            setattr(args, key, value)
+    take_settings(args, resumed_settings(recorded, args.init_from, "model"))
     # the net's own widths and tau (a pruned head is narrower, its tau scaled), and the
     # encoder's thresholds, over what the file's meta says
     widths = training.get("layers") if "arch" in model.config else net.layer_sizes
