@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _import_parser().parse_args(argv[1:])
         command = _import
     else:
-        args = _compile_parser().parse_args(argv)
+        args = _compile_parser().parse_given(argv)
         command = _compile
     return run_command("lgn-compile", command, args)
 
@@ -260,9 +260,36 @@ def _targets(values: list[str] | None) -> list[str]:
     return expand_targets([t for v in (values or ["all"]) for t in v.split(",")])
 
 
+# The flags that shape one target's output, or another flag's: given without it they would
+# do nothing, so they are errors (even at their default value), never silently dropped.
+TARGET_FLAGS = {"verilog": ("pipeline", "testbench", "feature_bits", "synth_report",
+                            "counter_inputs", "max_fanout", "reset", "pnr_report",
+                            "pnr_device"),
+                "c": ("simd", "build")}
+NEEDS_FLAG = {"reset": ("pipeline", "the pipeline's reset (add --pipeline N)"),
+              "max_fanout": ("pipeline", "the pipeline registers' fan-out (add --pipeline N)"),
+              "pnr_device": ("pnr_report", "the device of --pnr-report (add --pnr-report)")}
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def check_target_flags(given: dict, targets: list[str], pipeline: int) -> None:
+    """A target's flag without that target, or a flag without the flag it qualifies, is an
+    error: the run would not do what its command line says."""
+    for target, dests in TARGET_FLAGS.items():
+        for dest in dests:
+            if dest in given and target not in targets:
+                raise LgnError(f"{_flag(dest)} needs the {target} target "
+                               f"(e.g. --target {target})")
+    for dest, (needed, what) in NEEDS_FLAG.items():
+        on = pipeline if needed == "pipeline" else given.get(needed)
+        if dest in given and not on:
+            raise LgnError(f"{_flag(dest)} {given[dest]} is {what}")
+
+
 def _compile(args) -> int:
-    from lgn_compile.backends.c import SIMD_MODES
-    from lgn_compile.backends.verilog import COUNTER_INPUTS, RESETS
     from lgn_compile.compiler import REPORT_NAME, compile_model
     from lgn_compile.model_file import load_model
     from lgn_compile.output import commit, plan_outputs
@@ -271,29 +298,12 @@ def _compile(args) -> int:
 
     targets = _targets(args.target)
     pass_names = parse_pass_list(args.passes) if args.passes is not None else PRESETS[args.opt_level]
-    verilog_flags = [flag for flag, on in (("--pipeline", args.pipeline),
-                                            ("--testbench", args.testbench),
-                                            ("--feature-bits", args.feature_bits is not None),
-                                            ("--synth-report", args.synth_report),
-                                            ("--counter-inputs", args.counter_inputs
-                                             != COUNTER_INPUTS),
-                                            ("--max-fanout", args.max_fanout),
-                                            ("--pnr-report", args.pnr_report)) if on]
-    if verilog_flags and "verilog" not in targets:
-        raise LgnError(f"{verilog_flags[0]} needs the verilog target (e.g. --target verilog)")
-    if args.reset != RESETS[0] and not args.pipeline:  # a combinational module has no rst
-        raise LgnError(f"--reset {args.reset} is the pipeline's reset (add --pipeline N)")
-    if args.simd != SIMD_MODES[0] and "c" not in targets:
-        raise LgnError("--simd needs the c target (e.g. --target c)")
-    if args.pnr_device and not args.pnr_report:
-        raise LgnError("--pnr-device is the device of --pnr-report (add --pnr-report)")
+    check_target_flags(args.given, targets, args.pipeline)
     pnr_device = None
     if args.pnr_report:  # compile_model looks for the tools before any work
         from lgn_compile.synth import DEFAULT_PNR_DEVICE
 
         pnr_device = args.pnr_device or DEFAULT_PNR_DEVICE
-    if args.build and "c" not in targets:
-        raise LgnError("--build needs the c target (e.g. --target c)")
     start = time.perf_counter()
     model = load_model(args.model)
     out_dir = Path(args.output or f"{model.name}_out")

@@ -225,7 +225,14 @@ def test_missing_file_and_bad_flags(tmp_path, model_path):
     (["-t", "python", "--testbench"], "--testbench needs the verilog target"),
     (["-t", "verilog", "--reset", "async"], "--reset async is the pipeline's reset"),
     (["-t", "verilog", "--simd", "avx2"], "--simd needs the c target"),
-    (["-t", "verilog", "--build"], "--build needs the c target")])
+    (["-t", "verilog", "--build"], "--build needs the c target"),
+    # given at their default values they would still do nothing where they are given
+    (["-t", "c", "--counter-inputs", "6"], "--counter-inputs needs the verilog target"),
+    (["-t", "c", "--pipeline", "0"], "--pipeline needs the verilog target"),
+    (["-t", "python", "--max-fanout", "0"], "--max-fanout needs the verilog target"),
+    (["-t", "verilog", "--simd", "auto"], "--simd needs the c target"),
+    (["-t", "verilog", "--reset", "sync"], "--reset sync is the pipeline's reset"),
+    (["-t", "verilog", "--max-fanout", "4"], "--max-fanout 4 is the pipeline registers'")])
 def test_a_flag_for_another_target_or_mode_is_refused(tmp_path, model_path, flags, fragment):
     """A flag that would change nothing in what is emitted is an error, not ignored."""
     code, _, err = run_cli(model_path, *flags, "-o", tmp_path / "o")

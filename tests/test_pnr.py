@@ -98,7 +98,7 @@ def test_missing_place_and_route_tools_are_one_line_and_write_nothing(
 
 @pytest.mark.parametrize("args, message", [
     (["-t", "c", "--pnr-report"], "--pnr-report needs the verilog target"),
-    (["-t", "verilog", "--pnr-device", "ecp5-25k"], "--pnr-device is the device of --pnr-report"),
+    (["-t", "verilog", "--pnr-device", "ecp5-25k"], "--pnr-device ecp5-25k is the device of --pnr-report"),
     (["-t", "verilog", "--pnr-report", "--pnr-device", "nope"], "invalid choice"),
 ])
 def test_pnr_flag_misuse_is_a_user_error(tiny_model_path, tmp_path, capsys, args, message):
