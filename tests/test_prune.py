@@ -17,7 +17,7 @@ from lgn_compile.model_file import load_model
 from lgn_compile.passes import PRESETS, optimize_model
 from lgn_train import LogicLayer, LogicNet, model_to_dict, net_from_config
 from lgn_train.cli import main as train_main
-from lgn_train.prune import head_outputs, narrow_head, scaled_tau, select_head
+from lgn_train.prune import head_outputs, narrow_head, scaled_tau, select_head, swap_slots
 
 
 def cross_entropy(scores: np.ndarray, labels: np.ndarray, tau: float) -> float:
@@ -103,6 +103,67 @@ def test_narrowed_net_computes_exactly_the_kept_bits(parametrization, arity, con
     assert np.array_equal(ir_scores(g, bits.astype(np.uint8)), expected.sum(2))
 
 
+def slot_scores(outputs: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Class scores of a swapped head, counted directly: slot j < width is output bit j of
+    the flattened last layer, j >= width its complement."""
+    flat = outputs.reshape(len(outputs), -1).astype(np.int64)
+    both = np.concatenate([flat, 1 - flat], axis=1)
+    return np.stack([both[:, row].sum(1) for row in chosen], 1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_swapping_slots_lowers_the_training_loss_and_keeps_k_slots(seed):
+    """Bits that separate two classes sit in a third class's group, and one class's bits
+    are inverted: only slots that may hold other classes' bits and complements use them.
+    The search's own account of the loss must match the loss recounted from its slots."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, 3000)
+    outputs = rng.integers(0, 2, (3000, 3, 6)).astype(np.uint8)
+    noisy = lambda bit: np.where(rng.random(3000) < 0.15, 1 - bit, bit)
+    outputs[:, 2, 0] = noisy(labels == 0)   # class 0's evidence in class 2's group
+    outputs[:, 2, 1] = noisy(labels == 1)
+    outputs[:, 0, 2] = noisy(labels != 0)  # inverted evidence for class 0
+    keep = select_head(outputs, labels, 2, 1.0)
+    chosen, stats = swap_slots(outputs, labels, keep, 0.5, rounds=20, per_round=2)
+    assert chosen.shape == (3, 2) and chosen.min() >= 0 and chosen.max() < 2 * 18
+    assert stats["swaps"] > 0 and stats["loss_after"] < stats["loss_before"]
+    recounted = cross_entropy(slot_scores(outputs, chosen).astype(float), labels, 0.5) / 3000
+    assert math.isclose(recounted, stats["loss_after"], rel_tol=1e-4)
+    start = cross_entropy(np.stack([outputs[:, c, keep[c]].sum(1) for c in range(3)], 1)
+                          .astype(float), labels, 0.5) / 3000
+    assert math.isclose(start, stats["loss_before"], rel_tol=1e-4)
+    # class 0 takes class 2's bit 0 (flat 12) and bit 2's complement (18 + 2); class 1
+    # class 2's bit 1 (flat 13)
+    assert sorted(chosen[0]) == [12, 20] and 13 in chosen[1]
+    assert stats["complemented"] >= 1 and stats["other_class"] >= 2
+    # no rounds: the pruned selection, unchanged
+    same, none = swap_slots(outputs, labels, keep, 0.5, rounds=0)
+    assert none["swaps"] == 0 and np.array_equal(same, keep + 6 * np.arange(3)[:, None])
+
+
+@pytest.mark.parametrize("parametrization,arity", [("softmax16", 2), ("iwp", 2), ("iwp", 3)])
+@pytest.mark.parametrize("connections", ["learnable", "random"])
+def test_swapped_head_computes_exactly_its_slots(parametrization, arity, connections,
+                                                 tmp_path):
+    """Copies of any class's bits and complemented gates, repeated, through torch, the
+    model file and the compiler. Some IWP angles sit exactly on the rounding edge (w = 0.5
+    is a 1), where negating the angle would not complement the table."""
+    net = tiny_net(parametrization, arity, connections, seed=arity)
+    if parametrization == "iwp":
+        with torch.no_grad():
+            net.layers[-1].logits[:5, 0] = 0.0
+    bits = np.random.default_rng(2).integers(0, 2, (257, 40)).astype(np.float32)
+    chosen = np.array([[0, 24, 24, 47], [1, 9, 30, 31], [2, 3, 26, 40]])  # width 24
+    narrowed = narrow_head(net, chosen, tau=1.5, swapped=True).eval()
+    expected = slot_scores(head_outputs(net, bits), chosen)
+    assert np.array_equal(narrowed.discrete_scores(bits), expected)
+    path = tmp_path / "m.pt"
+    from lgn_compile.model_file import save_model
+    save_model(path, model_to_dict(narrowed, None, {"dataset": "synthetic"}))
+    g, _ = optimize_model(load_model(path), PRESETS[2])
+    assert np.array_equal(ir_scores(g, bits.astype(np.uint8)), expected)
+
+
 def test_only_dense_nets_and_valid_keeps():
     net = tiny_net("softmax16", 2, "random")
     with pytest.raises(Exception, match="indices below 8"):
@@ -148,8 +209,29 @@ def test_cli_prunes_and_the_compiled_circuit_agrees(digits_model, tmp_path, caps
     assert_circuit_is_the_net(model)
 
 
+def test_cli_swaps_slots_and_the_compiled_circuit_agrees(digits_model, tmp_path, capsys):
+    """Swapping after pruning: the training loss falls (the file records it), training
+    accuracy is at least the pruned head's, and the written net is what compiles."""
+    pruned, swapped = tmp_path / "k6.pt", tmp_path / "k6s.pt"
+    assert train_main(["prune", str(digits_model), "--group-size", "6", "-o", str(pruned)]) == 0
+    assert train_main(["prune", str(digits_model), "--group-size", "6", "--swap-rounds", "8",
+                       "-o", str(swapped)]) == 0
+    assert "round 1:" in capsys.readouterr().out
+    before, after = load_model(pruned), load_model(swapped)
+    swaps = after.meta["pruned"]["swaps"]
+    assert swaps["swaps"] > 0 and swaps["loss_after"] < swaps["loss_before"]
+    assert after.layers[-1].tables.shape[0] == 60
+    assert after.meta["accuracy"]["train_discrete"] >= before.meta["accuracy"]["train_discrete"]
+    assert_circuit_is_the_net(after)
+    # a whole head can be refitted without narrowing it
+    assert train_main(["prune", str(digits_model), "--group-size", "20", "--swap-rounds", "1",
+                       "-o", str(tmp_path / "k20.pt")]) == 0
+
+
 @pytest.mark.parametrize("argv,fragment", [
     (["--group-size", "20"], "between 1 and 19"),
+    (["--group-size", "21", "--swap-rounds", "2"], "between 1 and 20"),
+    (["--group-size", "4", "--swap-rounds", "-1"], "--swap-rounds must be 0 or more"),
     (["--group-size", "0"], "between 1 and 19"),
     (["--group-size", "4", "--dataset", "nope"], "unknown dataset"),
     (["--group-size", "4", "--threads", "0"], "--threads"),
