@@ -9,11 +9,13 @@ and yosys `synth_xilinx` on the whole module (benchmarks/fpga.py's `measure`, no
 and route). The trained width is the first row (not pruned).
 
 With --finetune, each pruned width is also trained on (`lgn-train --init-from`) and
+measured again; with --swap-rounds N, each width (the trained one too) also gets its slots
+reassigned (`lgn-train prune --swap-rounds N`: any class's bit or its complement) and is
 measured again. Prints a table and writes benchmarks/results/prune.json (rows merged by
-model, group and fine-tuning epochs).
+model, group, fine-tuning epochs and swap rounds).
 
     python benchmarks/prune.py --model mnist44kaug=build/prune/44kaug/model.pt \
-        --data-dir DIR --group-sizes 400,200,100,50 [--finetune 1:0.01]
+        --data-dir DIR --group-sizes 400,200,100,50 [--finetune 1:0.01] [--swap-rounds 40]
 """
 
 from __future__ import annotations
@@ -38,10 +40,12 @@ RESULTS = ROOT / "benchmarks" / "results" / "prune.json"
 WORK = ROOT / "build" / "prune"
 
 
-def narrowed(name: str, source: Path, group: int, data: list[str]) -> Path:
-    """`source` pruned to `group` bits per class by `lgn-train prune`."""
-    path = WORK / name / f"k{group}" / "model.pt"
-    if train_main(["prune", str(source), "--group-size", str(group), "-o", str(path)] + data):
+def narrowed(name: str, source: Path, group: int, data: list[str], swaps: int = 0) -> Path:
+    """`source` pruned to `group` bits per class by `lgn-train prune` (and its slots
+    reassigned for up to `swaps` rounds)."""
+    path = WORK / name / (f"k{group}" + (f"s{swaps}" if swaps else "")) / "model.pt"
+    if train_main(["prune", str(source), "--group-size", str(group), "-o", str(path)] + data
+                  + (["--swap-rounds", str(swaps)] if swaps else [])):
         raise SystemExit(f"[{name}] lgn-train prune to {group} failed")
     return path
 
@@ -67,6 +71,8 @@ def measure_model(name: str, path: Path, trained: int, test_images, timeout: flo
     compiled, report = check_through_c(model, path.parent, test_images, f"{name} {tag}")
     after = report["optimization"]["after"]
     pruned = (tuned or model.meta).get("pruned") or {}
+    if pruned.get("swaps"):
+        tag += f"s{pruned['swaps']['rounds']}"
     row = {"model": name, "group_size": group,
            "trained_group_size": pruned.get("group_size", trained),
            "finetune": None if not tuned else
@@ -75,7 +81,8 @@ def measure_model(name: str, path: Path, trained: int, test_images, timeout: flo
            "test_discrete_c": float((compiled == test_images[1]).mean()),
            "test_images": len(compiled), "gates_model": model.num_gates,
            "gates_after": after["gates"], "depth_after": after["depth"],
-           "prune_seconds": pruned.get("seconds", 0.0)}
+           "prune_seconds": pruned.get("seconds", 0.0),
+           "swaps": pruned.get("swaps")}
     if synth:
         figures = measure(f"{name}_{tag}", path, [], timeout)
         row.update(head_distinct_bits=figures["head_distinct_bits"],
@@ -94,8 +101,9 @@ def saved_rows() -> list[dict]:
 
 
 def key(row: dict) -> tuple:
-    """Rows are one per model, width and fine-tuning length."""
-    return row["model"], row["group_size"], (row.get("finetune") or {}).get("epochs", 0)
+    """Rows are one per model, width, fine-tuning length and swap rounds."""
+    return (row["model"], row["group_size"], (row.get("finetune") or {}).get("epochs", 0),
+            (row.get("swaps") or {}).get("rounds", 0))
 
 
 def main(argv=None) -> int:
@@ -109,6 +117,9 @@ def main(argv=None) -> int:
     p.add_argument("--finetune", metavar="EPOCHS:LR",
                    help="also fine-tune each pruned width for EPOCHS at rate LR (decayed to 0 "
                         "over them; lgn-train --init-from) and measure that as a row beside it")
+    p.add_argument("--swap-rounds", type=int, default=0, metavar="N",
+                   help="also reassign each width's slots for up to N rounds (lgn-train prune "
+                        "--swap-rounds) and measure that as a row beside it")
     p.add_argument("--no-synth", action="store_true", help="accuracy and gates only")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per yosys run")
     args = p.parse_args(argv)
@@ -131,6 +142,8 @@ def main(argv=None) -> int:
                 paths = [narrowed(name, Path(path), group, data_flags)]
                 if finetune:
                     paths.append(finetuned(paths[0], *finetune, shift, data_flags))
+            if args.swap_rounds:
+                paths.append(narrowed(name, Path(path), group, data_flags, args.swap_rounds))
             for model_path in paths:
                 row = measure_model(name, model_path, trained, test_images, args.timeout,
                                     not args.no_synth)
@@ -140,11 +153,13 @@ def main(argv=None) -> int:
                 RESULTS.write_text(json.dumps({"benchmark": "prune", "rows": rows},
                                               indent=1) + "\n")
                 print(f"[{name}] {row}", file=sys.stderr, flush=True)
-    print(f"{'model':14s} {'K':>4s} {'tuned':>5s} {'acc (C)':>8s} {'gates':>6s} "
+    print(f"{'model':14s} {'K':>4s} {'tuned':>5s} {'swaps':>5s} {'acc (C)':>8s} {'gates':>6s} "
           f"{'distinct':>8s} {'head':>5s} {'LUT6':>6s} {'area':>6s} {'xilinx':>7s} {'prune s':>8s}")
     for r in saved_rows():
         tuned = f"{r['finetune']['epochs']}ep" if r.get("finetune") else "-"
-        print(f"{r['model']:14s} {r['group_size']:4d} {tuned:>5s} {r['test_discrete_c']:8.2%} "
+        swaps = str(r["swaps"]["swaps"]) if r.get("swaps") else "-"
+        print(f"{r['model']:14s} {r['group_size']:4d} {tuned:>5s} {swaps:>5s} "
+              f"{r['test_discrete_c']:8.2%} "
               f"{r['gates_after']:6,d} {r.get('head_distinct_bits', '-'):>8} "
               f"{r.get('head_lut6', '-'):>5} {r.get('lut6_mapper', '-'):>6} "
               f"{r.get('lut6_mapper_area', '-'):>6} "
