@@ -275,17 +275,17 @@ def _flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
 
-def check_target_flags(given: dict, targets: list[str], pipeline: int) -> None:
+def check_target_flags(args, targets: list[str]) -> None:
     """A target's flag without that target, or a flag without the flag it qualifies, is an
     error: the run would not do what its command line says."""
+    given = args.given
     for target, dests in TARGET_FLAGS.items():
         for dest in dests:
             if dest in given and target not in targets:
                 raise LgnError(f"{_flag(dest)} needs the {target} target "
                                f"(e.g. --target {target})")
     for dest, (needed, what) in NEEDS_FLAG.items():
-        on = pipeline if needed == "pipeline" else given.get(needed)
-        if dest in given and not on:
+        if dest in given and not getattr(args, needed):
             raise LgnError(f"{_flag(dest)} {given[dest]} is {what}")
 
 
@@ -298,7 +298,7 @@ def _compile(args) -> int:
 
     targets = _targets(args.target)
     pass_names = parse_pass_list(args.passes) if args.passes is not None else PRESETS[args.opt_level]
-    check_target_flags(args.given, targets, args.pipeline)
+    check_target_flags(args, targets)
     pnr_device = None
     if args.pnr_report:  # compile_model looks for the tools before any work
         from lgn_compile.synth import DEFAULT_PNR_DEVICE

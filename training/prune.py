@@ -116,6 +116,7 @@ def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: f
     scores = np.stack([bits[:, c * group + np.asarray(keep[c])].sum(axis=1)
                        for c in range(classes)], axis=1).astype(np.float64)
     start, swaps, done = loss(scores), 0, 0
+    current = start
     for done in range(1, rounds + 1):
         moved = 0
         for c in range(classes):
@@ -135,8 +136,9 @@ def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: f
                 trial = scores.copy()
                 for j, k in pairs:
                     trial[:, c] += column(j) - column(k)
-                if loss(trial) < loss(scores):
-                    scores = trial
+                trial_loss = loss(trial)
+                if trial_loss < current:
+                    scores, current = trial, trial_loss
                     for j, k in pairs:
                         slots[c, j] += 1
                         slots[c, k] -= 1
@@ -145,12 +147,12 @@ def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: f
                 pairs = pairs[:len(pairs) // 2]
         swaps += moved
         if log is not None:
-            log(f"round {done}: {moved} swaps, training loss {loss(scores):.5f}")
+            log(f"round {done}: {moved} swaps, training loss {current:.5f}")
         if not moved:
             break
     chosen = np.stack([np.repeat(np.arange(2 * width), row) for row in slots])
     stats = {"rounds": done, "swaps": swaps, "loss_before": round(start, 6),
-             "loss_after": round(loss(scores), 6),
+             "loss_after": round(current, 6),
              "complemented": int((chosen >= width).sum()),
              "other_class": int(sum(((chosen[c] % width) // group != c).sum()
                                     for c in range(classes))),
