@@ -11,11 +11,14 @@ and route). The trained width is the first row (not pruned).
 With --finetune, each pruned width is also trained on (`lgn-train --init-from`) and
 measured again; with --swap-rounds N, each width (the trained one too) also gets its slots
 reassigned (`lgn-train prune --swap-rounds N`: any class's bit or its complement) and is
-measured again. Prints a table and writes benchmarks/results/prune.json (rows merged by
-model, group, fine-tuning epochs and swap rounds).
+measured again, once per --bit-cost L given (the search then weighs the head's heap bits
+too; 0 is the accuracy-only search). Prints a table and writes
+benchmarks/results/prune.json (rows merged by model, group, fine-tuning epochs, swap
+rounds and bit cost).
 
     python benchmarks/prune.py --model mnist44kaug=build/prune/44kaug/model.pt \
-        --data-dir DIR --group-sizes 400,200,100,50 [--finetune 1:0.01] [--swap-rounds 40]
+        --data-dir DIR --group-sizes 400,200,100,50 [--finetune 1:0.01] [--swap-rounds 40
+        --bit-cost 0,2e-5]
 """
 
 from __future__ import annotations
@@ -40,12 +43,15 @@ RESULTS = ROOT / "benchmarks" / "results" / "prune.json"
 WORK = ROOT / "build" / "prune"
 
 
-def narrowed(name: str, source: Path, group: int, data: list[str], swaps: int = 0) -> Path:
+def narrowed(name: str, source: Path, group: int, data: list[str], swaps: int = 0,
+             bit_cost: float = 0.0) -> Path:
     """`source` pruned to `group` bits per class by `lgn-train prune` (and its slots
-    reassigned for up to `swaps` rounds)."""
-    path = WORK / name / (f"k{group}" + (f"s{swaps}" if swaps else "")) / "model.pt"
+    reassigned for up to `swaps` rounds, weighing heap bits at `bit_cost`)."""
+    tag = f"k{group}" + (f"s{swaps}" if swaps else "") + (f"c{bit_cost:g}" if bit_cost else "")
+    path = WORK / name / tag / "model.pt"
     if train_main(["prune", str(source), "--group-size", str(group), "-o", str(path)] + data
-                  + (["--swap-rounds", str(swaps)] if swaps else [])):
+                  + (["--swap-rounds", str(swaps)] if swaps else [])
+                  + (["--bit-cost", str(bit_cost)] if bit_cost else [])):
         raise SystemExit(f"[{name}] lgn-train prune to {group} failed")
     return path
 
@@ -73,6 +79,8 @@ def measure_model(name: str, path: Path, trained: int, test_images, timeout: flo
     pruned = (tuned or model.meta).get("pruned") or {}
     if pruned.get("swaps"):
         tag += f"s{pruned['swaps']['rounds']}"
+        if pruned["swaps"].get("bit_cost"):
+            tag += f"c{pruned['swaps']['bit_cost']:g}"
     row = {"model": name, "group_size": group,
            "trained_group_size": pruned.get("group_size", trained),
            "finetune": None if not tuned else
@@ -101,9 +109,10 @@ def saved_rows() -> list[dict]:
 
 
 def key(row: dict) -> tuple:
-    """Rows are one per model, width, fine-tuning length and swap rounds."""
+    """Rows are one per model, width, fine-tuning length, swap rounds and bit cost."""
+    swaps = row.get("swaps") or {}
     return (row["model"], row["group_size"], (row.get("finetune") or {}).get("epochs", 0),
-            (row.get("swaps") or {}).get("rounds", 0))
+            swaps.get("rounds", 0), swaps.get("bit_cost", 0.0))
 
 
 def main(argv=None) -> int:
@@ -120,6 +129,9 @@ def main(argv=None) -> int:
     p.add_argument("--swap-rounds", type=int, default=0, metavar="N",
                    help="also reassign each width's slots for up to N rounds (lgn-train prune "
                         "--swap-rounds) and measure that as a row beside it")
+    p.add_argument("--bit-cost", default="0", metavar="L,L,...",
+                   help="with --swap-rounds: the swap search's cost per heap bit (lgn-train "
+                        "prune --bit-cost), one row per value (default 0: accuracy only)")
     p.add_argument("--no-synth", action="store_true", help="accuracy and gates only")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per yosys run")
     args = p.parse_args(argv)
@@ -127,6 +139,7 @@ def main(argv=None) -> int:
     if args.finetune:
         epochs, lr = args.finetune.split(":")
         finetune = (int(epochs), float(lr))
+    bit_costs = [float(value) for value in args.bit_cost.split(",")]
     data_flags = ["--data-dir", args.data_dir] if args.data_dir else []
     for spec in args.model:
         name, path = spec.split("=", 1)
@@ -142,8 +155,9 @@ def main(argv=None) -> int:
                 paths = [narrowed(name, Path(path), group, data_flags)]
                 if finetune:
                     paths.append(finetuned(paths[0], *finetune, shift, data_flags))
-            if args.swap_rounds:
-                paths.append(narrowed(name, Path(path), group, data_flags, args.swap_rounds))
+            for bit_cost in bit_costs if args.swap_rounds else ():
+                paths.append(narrowed(name, Path(path), group, data_flags, args.swap_rounds,
+                                      bit_cost))
             for model_path in paths:
                 row = measure_model(name, model_path, trained, test_images, args.timeout,
                                     not args.no_synth)
@@ -153,12 +167,14 @@ def main(argv=None) -> int:
                 RESULTS.write_text(json.dumps({"benchmark": "prune", "rows": rows},
                                               indent=1) + "\n")
                 print(f"[{name}] {row}", file=sys.stderr, flush=True)
-    print(f"{'model':14s} {'K':>4s} {'tuned':>5s} {'swaps':>5s} {'acc (C)':>8s} {'gates':>6s} "
+    print(f"{'model':14s} {'K':>4s} {'tuned':>5s} {'swaps':>5s} {'cost':>6s} {'acc (C)':>8s} "
+          f"{'gates':>6s} "
           f"{'distinct':>8s} {'head':>5s} {'LUT6':>6s} {'area':>6s} {'xilinx':>7s} {'prune s':>8s}")
     for r in saved_rows():
         tuned = f"{r['finetune']['epochs']}ep" if r.get("finetune") else "-"
         swaps = str(r["swaps"]["swaps"]) if r.get("swaps") else "-"
-        print(f"{r['model']:14s} {r['group_size']:4d} {tuned:>5s} {swaps:>5s} "
+        cost = f"{r['swaps']['bit_cost']:g}" if (r.get("swaps") or {}).get("bit_cost") else "-"
+        print(f"{r['model']:14s} {r['group_size']:4d} {tuned:>5s} {swaps:>5s} {cost:>6s} "
               f"{r['test_discrete_c']:8.2%} "
               f"{r['gates_after']:6,d} {r.get('head_distinct_bits', '-'):>8} "
               f"{r.get('head_lut6', '-'):>5} {r.get('lut6_mapper', '-'):>6} "

@@ -6,6 +6,7 @@ are one-line errors that write nothing."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -17,7 +18,8 @@ from lgn_compile.model_file import load_model
 from lgn_compile.passes import PRESETS, optimize_model
 from lgn_train import LogicLayer, LogicNet, model_to_dict, net_from_config
 from lgn_train.cli import main as train_main
-from lgn_train.prune import head_outputs, narrow_head, scaled_tau, select_head, swap_slots
+from lgn_train.prune import (SIGNAL_COST, head_cost, head_outputs, marginal_costs,
+                             narrow_head, same_columns, scaled_tau, select_head, swap_slots)
 
 
 def cross_entropy(scores: np.ndarray, labels: np.ndarray, tau: float) -> float:
@@ -141,6 +143,70 @@ def test_swapping_slots_lowers_the_training_loss_and_keeps_k_slots(seed):
     assert none["swaps"] == 0 and np.array_equal(same, keep + 6 * np.arange(3)[:, None])
 
 
+def test_head_cost_counts_heap_bits_and_signals_and_its_marginals_are_exact():
+    """A signal counted w times by a class is one heap bit per set bit of w; each distinct
+    signal adds SIGNAL_COST once. marginal_costs is the exact change of head_cost."""
+    slots = np.zeros((3, 8), dtype=np.int64)
+    slots[0, 1], slots[0, 2], slots[1, 2], slots[2, 5] = 3, 1, 4, 6
+    assert head_cost(slots) == (2 + 1) + 1 + 2 + SIGNAL_COST * 3
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        slots = rng.integers(0, 4, (3, 8)) * (rng.random((3, 8)) < 0.5)
+        for c, m in itertools.product(range(3), (1, 2)):
+            add, remove = marginal_costs(slots, c, m)
+            for j in range(8):
+                more = slots.copy()
+                more[c, j] += m
+                assert add[j] == head_cost(more) - head_cost(slots)
+                if slots[c, j] >= m:
+                    less = slots.copy()
+                    less[c, j] -= m
+                    assert remove[j] == head_cost(less) - head_cost(slots)
+
+
+def test_same_columns_maps_equal_bits_and_complements_to_the_first():
+    bits = np.array([[0, 1, 0, 1], [1, 0, 1, 0], [1, 1, 1, 0]], dtype=np.float32)
+    # bit 2 repeats bit 0; bit 3 is bit 1's complement... not bit 0's; complements follow
+    canon = same_columns(bits)
+    assert list(canon[:4]) == [0, 1, 0, 3]
+    # complement of bit 0 (= bits 1,0,0) is new; of bit 1 (= 0,1,0) is new; of bit 2 is the
+    # complement of bit 0; of bit 3 (= 0,1,1)... recount directly
+    both = np.concatenate([bits, 1 - bits], axis=1)
+    for j, k in enumerate(canon):
+        assert k <= j and np.array_equal(both[:, j], both[:, k])
+        assert all(not np.array_equal(both[:, i], both[:, j]) for i in range(k))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_costed_swaps_trade_loss_for_cheaper_heads(seed):
+    """With a bit cost the search lowers loss + cost (never raises it), merges bits equal on
+    the training set without changing a score, and a larger cost gives a cheaper head."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, 2000)
+    outputs = rng.integers(0, 2, (2000, 3, 8)).astype(np.uint8)
+    for c in range(3):
+        outputs[:, c, :4] = np.where(rng.random((2000, 4)) < 0.3,
+                                     rng.integers(0, 2, (2000, 4)), (labels == c)[:, None])
+    outputs[:, 1, 5] = outputs[:, 1, 4]  # a duplicate of a kept bit
+    keep = np.array([[0, 1, 2, 3, 4, 5]] * 3)
+    start = np.stack([outputs[:, c, keep[c]].sum(1) for c in range(3)], 1)
+    same, none = swap_slots(outputs, labels, keep, 0.5, rounds=0, bit_cost=1e-3)
+    assert np.array_equal(slot_scores(outputs, same), start)  # merged: same scores
+    assert 8 + 4 in same[1] and list(same[1]).count(8 + 4) == 2 and 8 + 5 not in same[1]
+    costs = []
+    for bit_cost in (1e-4, 1e-2, 1.0):
+        chosen, stats = swap_slots(outputs, labels, keep, 0.5, rounds=30, bit_cost=bit_cost)
+        assert chosen.shape == (3, 6)
+        assert stats["cost_after"] == head_cost(np.stack(
+            [np.bincount(row, minlength=48) for row in chosen]))
+        assert stats["loss_after"] + bit_cost * stats["cost_after"] <= \
+            stats["loss_before"] + bit_cost * stats["cost_before"] + 1e-12
+        recounted = cross_entropy(slot_scores(outputs, chosen).astype(float), labels, 0.5)
+        assert math.isclose(recounted / 2000, stats["loss_after"], rel_tol=1e-4)
+        costs.append(stats["cost_after"])
+    assert costs[0] >= costs[1] >= costs[2] and costs[2] < none["cost_before"] / 2
+
+
 @pytest.mark.parametrize("parametrization,arity", [("softmax16", 2), ("iwp", 2), ("iwp", 3)])
 @pytest.mark.parametrize("connections", ["learnable", "random"])
 def test_swapped_head_computes_exactly_its_slots(parametrization, arity, connections,
@@ -223,6 +289,13 @@ def test_cli_swaps_slots_and_the_compiled_circuit_agrees(digits_model, tmp_path,
     assert after.layers[-1].tables.shape[0] == 60
     assert after.meta["accuracy"]["train_discrete"] >= before.meta["accuracy"]["train_discrete"]
     assert_circuit_is_the_net(after)
+    # with a bit cost: a cheaper head than the plain swap's, still exactly what compiles
+    costed = tmp_path / "k6c.pt"
+    assert train_main(["prune", str(digits_model), "--group-size", "6", "--swap-rounds", "8",
+                       "--bit-cost", "0.01", "-o", str(costed)]) == 0
+    cheap = load_model(costed).meta["pruned"]["swaps"]
+    assert cheap["cost_after"] < cheap["cost_before"] and cheap["bit_cost"] == 0.01
+    assert_circuit_is_the_net(load_model(costed))
     # a whole head can be refitted without narrowing it
     assert train_main(["prune", str(digits_model), "--group-size", "20", "--swap-rounds", "1",
                        "-o", str(tmp_path / "k20.pt")]) == 0
@@ -232,6 +305,9 @@ def test_cli_swaps_slots_and_the_compiled_circuit_agrees(digits_model, tmp_path,
     (["--group-size", "20"], "between 1 and 19"),
     (["--group-size", "21", "--swap-rounds", "2"], "between 1 and 20"),
     (["--group-size", "4", "--swap-rounds", "-1"], "--swap-rounds must be 0 or more"),
+    (["--group-size", "4", "--bit-cost", "1e-4"], "--bit-cost applies only with --swap-rounds"),
+    (["--group-size", "4", "--swap-rounds", "2", "--bit-cost", "-1"], "--bit-cost must be 0"),
+    (["--group-size", "4", "--swap-rounds", "2", "--bit-cost", "nan"], "--bit-cost must be 0"),
     (["--group-size", "0"], "between 1 and 19"),
     (["--group-size", "4", "--dataset", "nope"], "unknown dataset"),
     (["--group-size", "4", "--threads", "0"], "--threads"),

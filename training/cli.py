@@ -217,6 +217,13 @@ def build_prune_parser() -> argparse.ArgumentParser:
                         "and a bit several slots, swapped while the training cross-entropy "
                         "falls (the head keeps its size; default 0: prune only; ~10 s a "
                         "round for a 4,000-bit MNIST head)")
+    p.add_argument("--bit-cost", type=float, default=0.0, metavar="L",
+                   help="with --swap-rounds: weigh the head's hardware cost too, swapping "
+                        "while the training cross-entropy plus L per heap bit (a distinct "
+                        "signal of a class's popcount, once per set bit of its multiplicity; "
+                        "half as much again per distinct signal) falls; bits equal on the "
+                        "whole training set count as one signal (default 0: accuracy only; "
+                        "1e-5 to 1e-4 for MNIST)")
     p.add_argument("-o", "--output", required=True, metavar="PATH",
                    help="where to write the narrowed model file (replaced if it exists)")
     p.add_argument("--dataset", metavar="NAME",
@@ -234,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["prune"]:
         return run_command("lgn-train prune", _run_prune,
-                           build_prune_parser().parse_args(argv[1:]))
+                           build_prune_parser().parse_given(argv[1:]))
     return run_command("lgn-train", _run, build_parser().parse_given(argv))
 
 
@@ -317,6 +324,10 @@ def _run_prune(args) -> int:
     group = model.layers[-1].tables.shape[0] // model.num_classes
     if args.swap_rounds < 0:
         raise LgnError(f"--swap-rounds must be 0 or more, got {args.swap_rounds}")
+    if "bit_cost" in args.given and not args.swap_rounds:
+        raise LgnError("--bit-cost applies only with --swap-rounds N")
+    if not args.bit_cost >= 0:  # also NaN
+        raise LgnError(f"--bit-cost must be 0 or more, got {args.bit_cost}")
     largest = group if args.swap_rounds else group - 1  # swapping can refit a whole head
     if not 1 <= args.group_size <= largest:
         raise LgnError(f"--group-size must be between 1 and {largest} (the model has "
@@ -342,8 +353,8 @@ def _run_prune(args) -> int:
     swaps = None
     if args.swap_rounds:
         keep, swaps = swap_slots(outputs, data.train_labels, keep, tau * SWAP_TAU_SCALE,
-                                 args.swap_rounds, log=lambda line: print(
-                                     f"lgn-train prune: {line}", flush=True))
+                                 args.swap_rounds, bit_cost=args.bit_cost,
+                                 log=lambda line: print(f"lgn-train prune: {line}", flush=True))
     del outputs
     narrowed = narrow_head(net, keep, tau, swapped=swaps is not None).eval()
     seconds = time.perf_counter() - start

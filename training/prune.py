@@ -86,7 +86,8 @@ SWAP_TAU_SCALE = 0.5
 
 
 def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: float,
-               rounds: int, per_round: int = 16, log=None) -> tuple[np.ndarray, dict]:
+               rounds: int, per_round: int = 16, bit_cost: float = 0.0,
+               log=None) -> tuple[np.ndarray, dict]:
     """Reassign the head's slots: int64 [classes, K] indices into the 2 * classes * G
     candidates (output bit i of the flattened last layer, or i + classes * G: its
     complement), starting from `keep` (the pruned selection, each class its own bits).
@@ -94,70 +95,143 @@ def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: f
     Each round, for each class in turn: the exact change of the cross-entropy (scores / tau)
     of adding any candidate to the class and of removing any of its slots (one product of
     the bits with two per-sample vectors, as in `select_head`); up to `per_round` best
-    pairs are swapped at once, halved until the true loss falls. Stops after `rounds`
-    rounds or when no swap lowers the loss; so the training loss never rises."""
+    pairs are swapped at once, halved until the objective falls. Stops after `rounds`
+    rounds or when no swap lowers it; so the objective never rises.
+
+    `bit_cost` > 0 makes the objective the cross-entropy plus `bit_cost` times the head's
+    hardware cost (`head_cost`): heap bits and the distinct signals they need. Candidates
+    equal on the whole training set are then one signal (the first of them stands for all,
+    also for the starting slots: the scores do not change), so the search sees that a
+    repeated bit or another class's bit is cheaper than a new one."""
     samples, classes, group = outputs.shape
     width = classes * group
     bits = np.ascontiguousarray(outputs.reshape(samples, width), dtype=np.float32)
+    canon = same_columns(bits) if bit_cost > 0 else np.arange(2 * width)
     slots = np.zeros((classes, 2 * width), dtype=np.int64)  # multiplicity of each candidate
     for c in range(classes):
-        np.add.at(slots[c], c * group + np.asarray(keep[c]), 1)
+        np.add.at(slots[c], canon[c * group + np.asarray(keep[c])], 1)
     truth = np.eye(classes)[np.asarray(labels, dtype=np.int64)]
+    stand_in = canon != np.arange(2 * width)  # never added: another candidate stands for it
 
     def column(j: int) -> np.ndarray:
         return bits[:, j] if j < width else 1.0 - bits[:, j - width]
 
-    def loss(scores: np.ndarray) -> float:
+    def objective(scores: np.ndarray, slots: np.ndarray) -> tuple[float, float]:
+        """(the cross-entropy plus the cost term, the cross-entropy alone)"""
         z = scores / tau
         top = z.max(axis=1, keepdims=True)
-        return float(np.mean(np.log(np.exp(z - top).sum(axis=1)) + top[:, 0]
+        loss = float(np.mean(np.log(np.exp(z - top).sum(axis=1)) + top[:, 0]
                              - (z * truth).sum(axis=1)))
+        return loss + (bit_cost * head_cost(slots) if bit_cost else 0.0), loss
 
     scores = np.stack([bits[:, c * group + np.asarray(keep[c])].sum(axis=1)
                        for c in range(classes)], axis=1).astype(np.float64)
-    start, swaps, done = loss(scores), 0, 0
-    current = start
+    cost_before = head_cost(slots)
+    (current, start), swaps, done = objective(scores, slots), 0, 0
+    loss = start
     for done in range(1, rounds + 1):
         moved = 0
         for c in range(classes):
             z = scores / tau
             p = np.exp(z - z.max(axis=1, keepdims=True))
             p = p[:, c] / p.sum(axis=1)
-            up = np.log1p(p * math.expm1(1.0 / tau)) - truth[:, c] / tau  # score + 1
-            down = np.log1p(p * math.expm1(-1.0 / tau)) + truth[:, c] / tau  # score - 1
-            gain_up, gain_down = np.stack([up, down]).astype(np.float32) @ bits
-            add = np.concatenate([gain_up, up.sum() - gain_up])  # a bit, its complement
-            remove = np.concatenate([gain_down, down.sum() - gain_down])
-            remove[slots[c] == 0] = np.inf
-            pairs = [(j, k) for j, k in zip(np.argsort(add, kind="stable")[:per_round],
-                                            np.argsort(remove, kind="stable")[:per_round])
-                     if j != k and add[j] + remove[k] < 0]
+            moves = []  # (estimated change, added candidate, removed candidate, slots moved)
+            # moving two slots at once gets past the heap's binary steps: a class holding
+            # three bits twice each saves a heap bit only by moving both copies of one
+            for m in (1, 2) if bit_cost else (1,):
+                up = np.log1p(p * math.expm1(m / tau)) - m * truth[:, c] / tau  # score + m
+                down = np.log1p(p * math.expm1(-m / tau)) + m * truth[:, c] / tau  # score - m
+                gain_up, gain_down = np.stack([up, down]).astype(np.float32) @ bits
+                add = np.concatenate([gain_up, up.sum() - gain_up])  # a bit, its complement
+                remove = np.concatenate([gain_down, down.sum() - gain_down])
+                add, remove = add / samples, remove / samples
+                if bit_cost:
+                    cost_add, cost_remove = marginal_costs(slots, c, m)
+                    add += bit_cost * cost_add
+                    remove += bit_cost * cost_remove
+                add[stand_in] = np.inf
+                remove[slots[c] < m] = np.inf
+                moves += [(add[j] + remove[k], j, k, m)
+                          for j in np.argsort(add, kind="stable")[:per_round]
+                          for k in np.argsort(remove, kind="stable")[:per_round]
+                          if j != k and add[j] + remove[k] < 0]
+            pairs, touched = [], set()
+            for _, j, k, m in sorted(moves):  # best first, each candidate in one move
+                if j not in touched and k not in touched and len(pairs) < per_round:
+                    pairs.append((j, k, m))
+                    touched |= {j, k}
             while pairs:
-                trial = scores.copy()
-                for j, k in pairs:
-                    trial[:, c] += column(j) - column(k)
-                trial_loss = loss(trial)
-                if trial_loss < current:
-                    scores, current = trial, trial_loss
-                    for j, k in pairs:
-                        slots[c, j] += 1
-                        slots[c, k] -= 1
-                    moved += len(pairs)
+                trial, moved_slots = scores.copy(), slots.copy()
+                for j, k, m in pairs:
+                    trial[:, c] += m * (column(j) - column(k))
+                    moved_slots[c, j] += m
+                    moved_slots[c, k] -= m
+                trial_objective, trial_loss = objective(trial, moved_slots)
+                if trial_objective < current:
+                    scores, slots, current, loss = trial, moved_slots, trial_objective, trial_loss
+                    moved += sum(m for _, _, m in pairs)
                     break
                 pairs = pairs[:len(pairs) // 2]
         swaps += moved
         if log is not None:
-            log(f"round {done}: {moved} swaps, training loss {current:.5f}")
+            log(f"round {done}: {moved} swaps, training loss {loss:.5f}"
+                + (f", head cost {head_cost(slots):g}" if bit_cost else ""))
         if not moved:
             break
     chosen = np.stack([np.repeat(np.arange(2 * width), row) for row in slots])
     stats = {"rounds": done, "swaps": swaps, "loss_before": round(start, 6),
-             "loss_after": round(current, 6),
+             "loss_after": round(loss, 6),
              "complemented": int((chosen >= width).sum()),
              "other_class": int(sum(((chosen[c] % width) // group != c).sum()
                                     for c in range(classes))),
              "repeated": int((slots > 1).sum())}
+    if bit_cost:
+        stats.update(bit_cost=bit_cost, cost_before=cost_before, cost_after=head_cost(slots))
     return chosen, stats
+
+
+# A distinct signal's share of the head's cost beside its heap bits: a new output bit is a
+# gate of the last layer (usually packed into a LUT6 with the gates before it). Measured on
+# the 44k MNIST head at K=250: swapping added 224 distinct head bits, +234 head LUT6 and
+# +78 logic LUT6 (0.35 each); rounded up, as the new gates also keep gates before them alive.
+SIGNAL_COST = 0.5
+
+
+def head_cost(slots: np.ndarray) -> float:
+    """The head's hardware cost from its slot multiplicities [classes, candidates]: each
+    class's heap bits (a signal counted w times is one bit per set bit of w, see the Verilog
+    backend's popcount), plus SIGNAL_COST per distinct signal of any class."""
+    heap = int(bit_count(slots).sum())
+    return heap + SIGNAL_COST * int((slots.sum(axis=0) > 0).sum())
+
+
+def marginal_costs(slots: np.ndarray, c: int, m: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """`head_cost`'s change when class c takes m more (or m fewer) of each candidate."""
+    w, used = slots[c], slots.sum(axis=0)
+    add = bit_count(w + m) - bit_count(w) + SIGNAL_COST * (used == 0)
+    remove = bit_count(np.maximum(w - m, 0)) - bit_count(w) - SIGNAL_COST * (used == m)
+    return add.astype(np.float64), remove.astype(np.float64)
+
+
+def bit_count(values: np.ndarray) -> np.ndarray:
+    """The number of set bits of each non-negative integer in `values`."""
+    values, count = values.copy(), np.zeros_like(values)
+    while values.any():
+        count += values & 1
+        values >>= 1
+    return count
+
+
+def same_columns(bits: np.ndarray) -> np.ndarray:
+    """int64 [2 * width]: for each candidate (a bit, then the complements), the first
+    candidate with the same values on every sample of `bits` [N, width] (itself if none)."""
+    packed = np.packbits(bits.astype(bool), axis=0)
+    flipped = np.packbits(~bits.astype(bool), axis=0)
+    first: dict[bytes, int] = {}
+    canon = np.empty(2 * bits.shape[1], dtype=np.int64)
+    for j, col in enumerate([*packed.T, *flipped.T]):
+        canon[j] = first.setdefault(col.tobytes(), j)
+    return canon
 
 
 def narrow_head(net: LogicNet, keep: np.ndarray, tau: float | None = None,
