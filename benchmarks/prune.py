@@ -132,6 +132,9 @@ def main(argv=None) -> int:
     p.add_argument("--bit-cost", default="0", metavar="L,L,...",
                    help="with --swap-rounds: the swap search's cost per heap bit (lgn-train "
                         "prune --bit-cost), one row per value (default 0: accuracy only)")
+    p.add_argument("--swapped-only", action="store_true",
+                   help="with --swap-rounds: measure only the swapped rows (a run beside "
+                        "another that measures the pruned ones)")
     p.add_argument("--no-synth", action="store_true", help="accuracy and gates only")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per yosys run")
     args = p.parse_args(argv)
@@ -151,7 +154,9 @@ def main(argv=None) -> int:
         test_images = (data.test_features, np.asarray(data.test_labels))
         for group in sorted({int(k) for k in args.group_sizes.split(",")}, reverse=True):
             paths = [Path(path)]
-            if group != trained:
+            if args.swap_rounds and args.swapped_only:
+                paths = []
+            elif group != trained:
                 paths = [narrowed(name, Path(path), group, data_flags)]
                 if finetune:
                     paths.append(finetuned(paths[0], *finetune, shift, data_flags))
