@@ -94,15 +94,17 @@ def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: f
 
     Each round, for each class in turn: the exact change of the cross-entropy (scores / tau)
     of adding any candidate to the class and of removing any of its slots (one product of
-    the bits with two per-sample vectors, as in `select_head`); up to `per_round` best
-    pairs are swapped at once, halved until the objective falls. Stops after `rounds`
-    rounds or when no swap lowers it; so the objective never rises.
+    the bits with two per-sample vectors, as in `select_head`); of the `per_round` best
+    adds and removes, the best pairs (each candidate in one) are swapped at once, up to
+    `per_round`, halved until the objective falls. Stops after `rounds` rounds or when no
+    swap lowers it; so the objective never rises.
 
     `bit_cost` > 0 makes the objective the cross-entropy plus `bit_cost` times the head's
     hardware cost (`head_cost`): heap bits and the distinct signals they need. Candidates
     equal on the whole training set are then one signal (the first of them stands for all,
     also for the starting slots: the scores do not change), so the search sees that a
-    repeated bit or another class's bit is cheaper than a new one."""
+    repeated bit or another class's bit is cheaper than a new one; moves of two slots at
+    once are weighed too (their exact loss change: one more product)."""
     samples, classes, group = outputs.shape
     width = classes * group
     bits = np.ascontiguousarray(outputs.reshape(samples, width), dtype=np.float32)
