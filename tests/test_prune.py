@@ -143,6 +143,25 @@ def test_swapping_slots_lowers_the_training_loss_and_keeps_k_slots(seed):
     assert none["swaps"] == 0 and np.array_equal(same, keep + 6 * np.arange(3)[:, None])
 
 
+def test_a_batch_of_swaps_that_overshoots_is_halved_until_the_loss_falls():
+    """Eight copies of one strong but imperfect bit: each alone lowers the loss, all eight
+    at once make the head so sure of itself that the loss rises above the start. The
+    search must take fewer; every round's loss is below the last."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 4000)
+    x = np.where(rng.random(4000) < 0.1, 1 - labels, labels) == 0  # class 0, 90 % right
+    outputs = np.zeros((4000, 2, 24), dtype=np.uint8)
+    outputs[:, 0, 16:] = x[:, None]  # eight copies; the kept slots 0..15 are constant 0
+    keep = np.tile(np.arange(16), (2, 1))
+    losses = []
+    chosen, stats = swap_slots(outputs, labels, keep, 0.5, rounds=3,
+                               log=lambda line: losses.append(float(line.split()[-1])))
+    assert stats["swaps"] > 0 and stats["loss_after"] < stats["loss_before"]
+    assert all(b < a for a, b in zip([stats["loss_before"]] + losses, losses[:-1]))
+    recounted = cross_entropy(slot_scores(outputs, chosen).astype(float), labels, 0.5) / 4000
+    assert math.isclose(recounted, stats["loss_after"], rel_tol=1e-4)
+
+
 def test_head_cost_counts_heap_bits_and_signals_and_its_marginals_are_exact():
     """A signal counted w times by a class is one heap bit per set bit of w; each distinct
     signal adds SIGNAL_COST once. marginal_costs is the exact change of head_cost."""
