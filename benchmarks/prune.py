@@ -142,7 +142,14 @@ def main(argv=None) -> int:
     if args.finetune:
         epochs, lr = args.finetune.split(":")
         finetune = (int(epochs), float(lr))
-    bit_costs = [float(value) for value in args.bit_cost.split(",")]
+    try:
+        bit_costs = [float(value) for value in args.bit_cost.split(",")]
+    except ValueError:
+        p.error(f"--bit-cost takes numbers separated by commas, got {args.bit_cost!r}")
+    if not args.swap_rounds and (args.swapped_only or bit_costs != [0.0]):
+        p.error("--bit-cost and --swapped-only apply only with --swap-rounds N")
+    if not all(cost >= 0 for cost in bit_costs):  # also NaN
+        p.error(f"--bit-cost values must be 0 or more, got {args.bit_cost}")
     data_flags = ["--data-dir", args.data_dir] if args.data_dir else []
     for spec in args.model:
         name, path = spec.split("=", 1)
