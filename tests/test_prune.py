@@ -441,3 +441,23 @@ def test_pruning_in_two_steps_keeps_the_same_gates_as_one(digits_model, tmp_path
     scores = [ir_scores(optimize_model(m, PRESETS[2])[0], bits) for m in (a, b)]
     assert np.array_equal(*scores)
     assert math.isclose(a.config["tau"], b.config["tau"])
+
+
+@pytest.mark.parametrize("flags,fragment", [
+    (["--bit-cost", "x"], "numbers separated by commas"),
+    (["--bit-cost", "1e-5"], "only with --swap-rounds"),
+    (["--swapped-only"], "only with --swap-rounds"),
+    (["--swap-rounds", "2", "--bit-cost", "0,-1"], "must be 0 or more"),
+    (["--swap-rounds", "2", "--bit-cost", "nan"], "must be 0 or more"),
+])
+def test_prune_benchmark_refuses_flags_it_would_ignore(tmp_path, flags, fragment):
+    """benchmarks/prune.py's own flags: a usage error before any model is read."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "prune.py"
+    run = subprocess.run([sys.executable, str(script), "--model", f"m={tmp_path / 'none.pt'}",
+                          "--group-sizes", "4"] + flags, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 2 and fragment in run.stderr and "Traceback" not in run.stderr
+    assert not any(tmp_path.iterdir())
