@@ -115,6 +115,17 @@ def key(row: dict) -> tuple:
             swaps.get("rounds", 0), swaps.get("bit_cost", 0.0))
 
 
+def bit_costs(text: str) -> list[float]:
+    """--bit-cost's values; argparse turns the error into a usage line."""
+    try:
+        costs = [float(value) for value in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes numbers separated by commas, got {text!r}")
+    if not all(cost >= 0 for cost in costs):  # also NaN
+        raise argparse.ArgumentTypeError(f"values must be 0 or more, got {text}")
+    return costs
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", action="append", required=True, metavar="NAME=PATH",
@@ -129,7 +140,7 @@ def main(argv=None) -> int:
     p.add_argument("--swap-rounds", type=int, default=0, metavar="N",
                    help="also reassign each width's slots for up to N rounds (lgn-train prune "
                         "--swap-rounds) and measure that as a row beside it")
-    p.add_argument("--bit-cost", default="0", metavar="L,L,...",
+    p.add_argument("--bit-cost", type=bit_costs, default="0", metavar="L,L,...",
                    help="with --swap-rounds: the swap search's cost per heap bit (lgn-train "
                         "prune --bit-cost), one row per value (default 0: accuracy only)")
     p.add_argument("--swapped-only", action="store_true",
@@ -142,14 +153,8 @@ def main(argv=None) -> int:
     if args.finetune:
         epochs, lr = args.finetune.split(":")
         finetune = (int(epochs), float(lr))
-    try:
-        bit_costs = [float(value) for value in args.bit_cost.split(",")]
-    except ValueError:
-        p.error(f"--bit-cost takes numbers separated by commas, got {args.bit_cost!r}")
-    if not args.swap_rounds and (args.swapped_only or bit_costs != [0.0]):
+    if not args.swap_rounds and (args.swapped_only or args.bit_cost != [0.0]):
         p.error("--bit-cost and --swapped-only apply only with --swap-rounds N")
-    if not all(cost >= 0 for cost in bit_costs):  # also NaN
-        p.error(f"--bit-cost values must be 0 or more, got {args.bit_cost}")
     data_flags = ["--data-dir", args.data_dir] if args.data_dir else []
     for spec in args.model:
         name, path = spec.split("=", 1)
@@ -167,7 +172,7 @@ def main(argv=None) -> int:
                 paths = [narrowed(name, Path(path), group, data_flags)]
                 if finetune:
                     paths.append(finetuned(paths[0], *finetune, shift, data_flags))
-            for bit_cost in bit_costs if args.swap_rounds else ():
+            for bit_cost in args.bit_cost if args.swap_rounds else ():
                 paths.append(narrowed(name, Path(path), group, data_flags, args.swap_rounds,
                                       bit_cost))
             for model_path in paths:

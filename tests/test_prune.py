@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -452,9 +455,6 @@ def test_pruning_in_two_steps_keeps_the_same_gates_as_one(digits_model, tmp_path
 ])
 def test_prune_benchmark_refuses_flags_it_would_ignore(tmp_path, flags, fragment):
     """benchmarks/prune.py's own flags: a usage error before any model is read."""
-    import subprocess
-    import sys
-    from pathlib import Path
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "prune.py"
     run = subprocess.run([sys.executable, str(script), "--model", f"m={tmp_path / 'none.pt'}",
                           "--group-sizes", "4"] + flags, capture_output=True, text=True,

@@ -223,8 +223,7 @@ def build_prune_parser() -> argparse.ArgumentParser:
                         "signal of a class's popcount, once per set bit of its multiplicity; "
                         "half as much again per distinct signal) falls; bits equal on the "
                         "whole training set count as one signal (default 0: accuracy only; "
-                        "5e-6 to 5e-5 for MNIST: at 250 bits a class, 98.08%% at 3,574 "
-                        "LUT6 with 5e-6, 97.82%% at 2,219 with 5e-5, 98.11%% at 4,284 with 0)")
+                        "5e-6 to 5e-5 for MNIST; measured in examples/training/README.md)")
     p.add_argument("-o", "--output", required=True, metavar="PATH",
                    help="where to write the narrowed model file (replaced if it exists)")
     p.add_argument("--dataset", metavar="NAME",
