@@ -21,8 +21,11 @@ from lgn_compile.model_file import load_model
 from lgn_compile.passes import PRESETS, optimize_model
 from lgn_train import LogicLayer, LogicNet, model_to_dict, net_from_config
 from lgn_train.cli import main as train_main
-from lgn_train.prune import (SIGNAL_COST, head_cost, head_outputs, marginal_costs,
-                             narrow_head, same_columns, scaled_tau, select_head, swap_slots)
+from lgn_compile import ir
+from lgn_compile.model_file import model_from_dict
+from lgn_train.prune import (SIGNAL_COST, Cones, head_cost, head_outputs, logic_cones,
+                             marginal_costs, narrow_head, same_columns, scaled_tau,
+                             select_head, swap_slots)
 
 
 def cross_entropy(scores: np.ndarray, labels: np.ndarray, tau: float) -> float:
@@ -186,6 +189,69 @@ def test_head_cost_counts_heap_bits_and_signals_and_its_marginals_are_exact():
                     assert remove[j] == head_cost(less) - head_cost(slots)
 
 
+def random_cones(rng, width: int, gates: int) -> Cones:
+    """Cones of random sizes over a few shared gates, some bits with none (wires)."""
+    pairs = [(b, g) for b in range(width) for g in range(gates) if rng.random() < 0.3]
+    bit, gate = np.array(pairs, dtype=np.int64).T
+    return Cones(bit, gate, width, gates, weight=0.25)
+
+
+def test_cone_cost_is_the_union_of_the_used_bits_cones_and_its_marginals_are_exact():
+    """A gate counts once however many used bits read it, in either polarity; the marginal
+    change of head_cost with cones is exact for one candidate at a time."""
+    rng = np.random.default_rng(1)
+    cones = random_cones(rng, 6, 9)
+    for _ in range(20):
+        slots = rng.integers(0, 3, (3, 12)) * (rng.random((3, 12)) < 0.3)
+        used = {j % 6 for c in range(3) for j in range(12) if slots[c, j]}
+        union = {g for b, g in zip(cones.bit, cones.gate) if b in used}
+        assert cones.size(slots) == len(union)
+        assert head_cost(slots, cones) == head_cost(slots) + 0.25 * len(union)
+        for c, m in itertools.product(range(3), (1, 2)):
+            add, remove = marginal_costs(slots, c, m, cones)
+            for j in range(12):
+                more = slots.copy()
+                more[c, j] += m
+                assert math.isclose(add[j], head_cost(more, cones) - head_cost(slots, cones))
+                if slots[c, j] >= m:
+                    less = slots.copy()
+                    less[c, j] -= m
+                    assert math.isclose(remove[j],
+                                        head_cost(less, cones) - head_cost(slots, cones))
+
+
+def trained_digits(path: Path) -> Path:
+    """A digits net trained long enough that its output bits have real cones (3 epochs
+    leave most of them wires to the inputs)."""
+    assert train_main(["--dataset", "digits", "--layers", "300,200", "--epochs", "30",
+                       "--thresholds", "3", "--tau", "4", "--connections", "learnable",
+                       "-q", "-o", str(path)]) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_digits_model(tmp_path_factory):
+    return trained_digits(tmp_path_factory.mktemp("cones") / "digits30.pt")
+
+
+def test_cones_count_the_gates_the_compiled_head_keeps(trained_digits_model):
+    """The gates of the used bits' cones are exactly the gates -O2 keeps for a head of
+    those bits (complements aside: those gates are the SIGNAL_COST share)."""
+    model = load_model(trained_digits_model)
+    cones = logic_cones(model)
+    net = net_from_config(model.config, model.state_dict).eval()
+    rng = np.random.default_rng(0)
+    sizes = []
+    for _ in range(4):
+        chosen = rng.integers(0, cones.width, (10, 6))
+        slots = np.stack([np.bincount(row, minlength=2 * cones.width) for row in chosen])
+        narrowed = narrow_head(net, chosen, swapped=True)
+        g, _ = optimize_model(model_from_dict(model_to_dict(narrowed, None, {})), PRESETS[2])
+        sizes.append(cones.size(slots))
+        assert sizes[-1] == len(ir.nodes_of_kind(g, ir.GATE))
+    assert min(sizes) > 20 and len(set(sizes)) > 1
+
+
 def test_same_columns_maps_equal_bits_and_complements_to_the_first():
     bits = np.array([[0, 1, 0, 1], [1, 0, 1, 0], [1, 1, 1, 0]], dtype=np.float32)
     # bit 2 repeats bit 0; bit 3 is bit 1's complement... not bit 0's; complements follow
@@ -323,6 +389,24 @@ def test_cli_swaps_slots_and_the_compiled_circuit_agrees(digits_model, tmp_path,
                        "-o", str(tmp_path / "k20.pt")]) == 0
 
 
+def test_cli_gate_cost_keeps_fewer_logic_gates(trained_digits_model, tmp_path):
+    """At the same bit cost, weighing the logic gates keeps fewer of them; the file
+    records the count, and the written net is what compiles."""
+    gates = {}
+    for gate_cost in ("0", "2"):
+        out = tmp_path / f"g{gate_cost}.pt"
+        assert train_main(["prune", str(trained_digits_model), "--group-size", "6",
+                           "--swap-rounds", "20", "--bit-cost", "0.01", "--gate-cost",
+                           gate_cost, "-o", str(out)]) == 0
+        model = load_model(out)
+        assert_circuit_is_the_net(model)
+        g, _ = optimize_model(model, PRESETS[2])
+        gates[gate_cost] = len(ir.nodes_of_kind(g, ir.GATE))
+        swaps = model.meta["pruned"]["swaps"]
+    assert swaps["gate_cost"] == 2.0 and swaps["logic_gates_after"] < swaps["logic_gates_before"]
+    assert swaps["logic_gates_after"] <= gates["2"] < gates["0"]
+
+
 @pytest.mark.parametrize("argv,fragment", [
     (["--group-size", "20"], "between 1 and 19"),
     (["--group-size", "21", "--swap-rounds", "2"], "between 1 and 20"),
@@ -330,6 +414,10 @@ def test_cli_swaps_slots_and_the_compiled_circuit_agrees(digits_model, tmp_path,
     (["--group-size", "4", "--bit-cost", "1e-4"], "--bit-cost applies only with --swap-rounds"),
     (["--group-size", "4", "--swap-rounds", "2", "--bit-cost", "-1"], "--bit-cost must be 0"),
     (["--group-size", "4", "--swap-rounds", "2", "--bit-cost", "nan"], "--bit-cost must be 0"),
+    (["--group-size", "4", "--swap-rounds", "2", "--gate-cost", "1"],
+     "--gate-cost applies only with --bit-cost"),
+    (["--group-size", "4", "--swap-rounds", "2", "--bit-cost", "1e-3", "--gate-cost", "-1"],
+     "--gate-cost must be 0"),
     (["--group-size", "0"], "between 1 and 19"),
     (["--group-size", "4", "--dataset", "nope"], "unknown dataset"),
     (["--group-size", "4", "--threads", "0"], "--threads"),

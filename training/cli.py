@@ -21,6 +21,7 @@ from lgn_compile.model_file import MAX_GATES, MAX_INPUTS
 from .augment import RandomShift
 from .data import DATASETS, ENCODER_METHODS
 from .layers import CONNECTION_RELAXES, CONNECTIONS, INITS, IWP_ACTIVATIONS, PARAMETRIZATIONS, SAMPLINGS
+from .prune import GATE_COST
 
 # Defaults tuned on digits: ~96-97% discrete test accuracy, 4000 gates, seconds on 2 cores.
 DEFAULTS = {"layers": "2000,2000", "tau": 5.0, "lr": 0.05, "epochs": 100, "batch_size": 128,
@@ -224,6 +225,11 @@ def build_prune_parser() -> argparse.ArgumentParser:
                         "half as much again per distinct signal) falls; bits equal on the "
                         "whole training set count as one signal (default 0: accuracy only; "
                         "5e-6 to 5e-5 for MNIST; measured in examples/training/README.md)")
+    p.add_argument("--gate-cost", type=float, default=GATE_COST, metavar="G",
+                   help="with --bit-cost: the cost also counts the logic gates the kept "
+                        "bits need (their fan-in cones in the -O2 circuit), G heap bits "
+                        f"each (default {GATE_COST:g}: the measured LUT6 of a gate over "
+                        "those of a heap bit; 0: the head alone)")
     p.add_argument("-o", "--output", required=True, metavar="PATH",
                    help="where to write the narrowed model file (replaced if it exists)")
     p.add_argument("--dataset", metavar="NAME",
@@ -309,8 +315,8 @@ def _run_prune(args) -> int:
 
     from .data import load_dataset
     from .export import encoder_from_file, model_from_file, model_to_dict, net_from_config
-    from .prune import (SWAP_TAU_SCALE, head_outputs, narrow_head, scaled_tau, select_head,
-                        swap_slots)
+    from .prune import (SWAP_TAU_SCALE, head_outputs, logic_cones, narrow_head, scaled_tau,
+                        select_head, swap_slots)
     from .trainer import discrete_accuracy, soft_accuracy
 
     output = Path(args.output)
@@ -326,8 +332,12 @@ def _run_prune(args) -> int:
         raise LgnError(f"--swap-rounds must be 0 or more, got {args.swap_rounds}")
     if "bit_cost" in args.given and not args.swap_rounds:
         raise LgnError("--bit-cost applies only with --swap-rounds N")
-    if not args.bit_cost >= 0:  # also NaN
-        raise LgnError(f"--bit-cost must be 0 or more, got {args.bit_cost}")
+    if "gate_cost" in args.given and not args.bit_cost:
+        raise LgnError("--gate-cost applies only with --bit-cost L")
+    for flag in ("bit_cost", "gate_cost"):
+        if not getattr(args, flag) >= 0:  # also NaN
+            raise LgnError(f"--{flag.replace('_', '-')} must be 0 or more, got "
+                           f"{getattr(args, flag)}")
     largest = group if args.swap_rounds else group - 1  # swapping can refit a whole head
     if not 1 <= args.group_size <= largest:
         raise LgnError(f"--group-size must be between 1 and {largest} (the model has "
@@ -352,8 +362,10 @@ def _run_prune(args) -> int:
     keep = select_head(outputs, data.train_labels, args.group_size, net.tau)
     swaps = None
     if args.swap_rounds:
+        cones = logic_cones(model, args.gate_cost) if args.bit_cost and args.gate_cost \
+            else None
         keep, swaps = swap_slots(outputs, data.train_labels, keep, tau * SWAP_TAU_SCALE,
-                                 args.swap_rounds, bit_cost=args.bit_cost,
+                                 args.swap_rounds, bit_cost=args.bit_cost, cones=cones,
                                  log=lambda line: print(f"lgn-train prune: {line}", flush=True))
     del outputs
     narrowed = narrow_head(net, keep, tau, swapped=swaps is not None).eval()
