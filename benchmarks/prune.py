@@ -12,13 +12,13 @@ With --finetune, each pruned width is also trained on (`lgn-train --init-from`) 
 measured again; with --swap-rounds N, each width (the trained one too) also gets its slots
 reassigned (`lgn-train prune --swap-rounds N`: any class's bit or its complement) and is
 measured again, once per --bit-cost L given (the search then weighs the head's heap bits
-too; 0 is the accuracy-only search). Prints a table and writes
-benchmarks/results/prune.json (rows merged by model, group, fine-tuning epochs, swap
-rounds and bit cost).
+too; 0 is the accuracy-only search) and --gate-cost G given (a logic gate's weight beside
+them; 0: the head alone). Prints a table and writes benchmarks/results/prune.json (rows
+merged by model, group, fine-tuning epochs, swap rounds, bit cost and gate cost).
 
     python benchmarks/prune.py --model mnist44kaug=build/prune/44kaug/model.pt \
         --data-dir DIR --group-sizes 400,200,100,50 [--finetune 1:0.01] [--swap-rounds 40
-        --bit-cost 0,2e-5]
+        --bit-cost 0,2e-5 --gate-cost 0,0.45]
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from fpga import measure
 from lgn_compile.model_file import load_model
 from lgn_train.cli import main as train_main
 from lgn_train.data import load_dataset
+from lgn_train.prune import GATE_COST
 from machine import cpu_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,14 +45,17 @@ WORK = ROOT / "build" / "prune"
 
 
 def narrowed(name: str, source: Path, group: int, data: list[str], swaps: int = 0,
-             bit_cost: float = 0.0) -> Path:
+             bit_cost: float = 0.0, gate_cost: float = 0.0) -> Path:
     """`source` pruned to `group` bits per class by `lgn-train prune` (and its slots
-    reassigned for up to `swaps` rounds, weighing heap bits at `bit_cost`)."""
-    tag = f"k{group}" + (f"s{swaps}" if swaps else "") + (f"c{bit_cost:g}" if bit_cost else "")
+    reassigned for up to `swaps` rounds, weighing heap bits at `bit_cost` and logic gates
+    at `gate_cost` heap bits)."""
+    costed = [f"c{bit_cost:g}", f"g{gate_cost:g}"] if bit_cost else []
+    tag = f"k{group}" + (f"s{swaps}" if swaps else "") + "".join(costed)
     path = WORK / name / tag / "model.pt"
     if train_main(["prune", str(source), "--group-size", str(group), "-o", str(path)] + data
                   + (["--swap-rounds", str(swaps)] if swaps else [])
-                  + (["--bit-cost", str(bit_cost)] if bit_cost else [])):
+                  + (["--bit-cost", str(bit_cost), "--gate-cost", str(gate_cost)]
+                     if bit_cost else [])):
         raise SystemExit(f"[{name}] lgn-train prune to {group} failed")
     return path
 
@@ -80,7 +84,7 @@ def measure_model(name: str, path: Path, trained: int, test_images, timeout: flo
     if pruned.get("swaps"):
         tag += f"s{pruned['swaps']['rounds']}"
         if pruned["swaps"].get("bit_cost"):
-            tag += f"c{pruned['swaps']['bit_cost']:g}"
+            tag += f"c{pruned['swaps']['bit_cost']:g}g{pruned['swaps'].get('gate_cost', 0):g}"
     row = {"model": name, "group_size": group,
            "trained_group_size": pruned.get("group_size", trained),
            "finetune": None if not tuned else
@@ -109,14 +113,14 @@ def saved_rows() -> list[dict]:
 
 
 def key(row: dict) -> tuple:
-    """Rows are one per model, width, fine-tuning length, swap rounds and bit cost."""
+    """Rows are one per model, width, fine-tuning length, swap rounds, bit and gate cost."""
     swaps = row.get("swaps") or {}
     return (row["model"], row["group_size"], (row.get("finetune") or {}).get("epochs", 0),
-            swaps.get("rounds", 0), swaps.get("bit_cost", 0.0))
+            swaps.get("rounds", 0), swaps.get("bit_cost", 0.0), swaps.get("gate_cost", 0.0))
 
 
-def bit_costs(text: str) -> list[float]:
-    """--bit-cost's values; argparse turns the error into a usage line."""
+def costs(text: str) -> list[float]:
+    """--bit-cost's and --gate-cost's values; argparse turns the error into a usage line."""
     try:
         costs = [float(value) for value in text.split(",")]
     except ValueError:
@@ -140,9 +144,12 @@ def main(argv=None) -> int:
     p.add_argument("--swap-rounds", type=int, default=0, metavar="N",
                    help="also reassign each width's slots for up to N rounds (lgn-train prune "
                         "--swap-rounds) and measure that as a row beside it")
-    p.add_argument("--bit-cost", type=bit_costs, default="0", metavar="L,L,...",
+    p.add_argument("--bit-cost", type=costs, default="0", metavar="L,L,...",
                    help="with --swap-rounds: the swap search's cost per heap bit (lgn-train "
                         "prune --bit-cost), one row per value (default 0: accuracy only)")
+    p.add_argument("--gate-cost", type=costs, metavar="G,G,...",
+                   help="with --bit-cost: a logic gate's weight in heap bits (lgn-train prune "
+                        f"--gate-cost), one row per value and bit cost (default {GATE_COST:g})")
     p.add_argument("--swapped-only", action="store_true",
                    help="with --swap-rounds: measure only the swapped rows (a run beside "
                         "another that measures the pruned ones)")
@@ -155,6 +162,9 @@ def main(argv=None) -> int:
         finetune = (int(epochs), float(lr))
     if not args.swap_rounds and (args.swapped_only or args.bit_cost != [0.0]):
         p.error("--bit-cost and --swapped-only apply only with --swap-rounds N")
+    if args.gate_cost is not None and not any(args.bit_cost):
+        p.error("--gate-cost applies only with a --bit-cost above 0")
+    gate_costs = args.gate_cost or [GATE_COST]
     data_flags = ["--data-dir", args.data_dir] if args.data_dir else []
     for spec in args.model:
         name, path = spec.split("=", 1)
@@ -173,8 +183,9 @@ def main(argv=None) -> int:
                 if finetune:
                     paths.append(finetuned(paths[0], *finetune, shift, data_flags))
             for bit_cost in args.bit_cost if args.swap_rounds else ():
-                paths.append(narrowed(name, Path(path), group, data_flags, args.swap_rounds,
-                                      bit_cost))
+                for gate_cost in gate_costs if bit_cost else [0.0]:
+                    paths.append(narrowed(name, Path(path), group, data_flags,
+                                          args.swap_rounds, bit_cost, gate_cost))
             for model_path in paths:
                 row = measure_model(name, model_path, trained, test_images, args.timeout,
                                     not args.no_synth)
@@ -184,14 +195,18 @@ def main(argv=None) -> int:
                 RESULTS.write_text(json.dumps({"benchmark": "prune", "rows": rows},
                                               indent=1) + "\n")
                 print(f"[{name}] {row}", file=sys.stderr, flush=True)
-    print(f"{'model':14s} {'K':>4s} {'tuned':>5s} {'swaps':>5s} {'cost':>6s} {'acc (C)':>8s} "
+    print(f"{'model':14s} {'K':>4s} {'tuned':>5s} {'swaps':>5s} {'cost':>6s} {'gate':>5s} "
+          f"{'acc (C)':>8s} "
           f"{'gates':>6s} "
           f"{'distinct':>8s} {'head':>5s} {'LUT6':>6s} {'area':>6s} {'xilinx':>7s} {'prune s':>8s}")
     for r in saved_rows():
         tuned = f"{r['finetune']['epochs']}ep" if r.get("finetune") else "-"
         swaps = str(r["swaps"]["swaps"]) if r.get("swaps") else "-"
-        cost = f"{r['swaps']['bit_cost']:g}" if (r.get("swaps") or {}).get("bit_cost") else "-"
+        swapped = r.get("swaps") or {}
+        cost = f"{swapped['bit_cost']:g}" if swapped.get("bit_cost") else "-"
+        gate = f"{swapped['gate_cost']:g}" if swapped.get("gate_cost") else "-"
         print(f"{r['model']:14s} {r['group_size']:4d} {tuned:>5s} {swaps:>5s} {cost:>6s} "
+              f"{gate:>5s} "
               f"{r['test_discrete_c']:8.2%} "
               f"{r['gates_after']:6,d} {r.get('head_distinct_bits', '-'):>8} "
               f"{r.get('head_lut6', '-'):>5} {r.get('lut6_mapper', '-'):>6} "

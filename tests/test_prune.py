@@ -540,6 +540,8 @@ def test_pruning_in_two_steps_keeps_the_same_gates_as_one(digits_model, tmp_path
     (["--swapped-only"], "only with --swap-rounds"),
     (["--swap-rounds", "2", "--bit-cost", "0,-1"], "must be 0 or more"),
     (["--swap-rounds", "2", "--bit-cost", "nan"], "must be 0 or more"),
+    (["--swap-rounds", "2", "--gate-cost", "1"], "--gate-cost applies only with a --bit-cost"),
+    (["--swap-rounds", "2", "--bit-cost", "1e-5", "--gate-cost", "-1"], "must be 0 or more"),
 ])
 def test_prune_benchmark_refuses_flags_it_would_ignore(tmp_path, flags, fragment):
     """benchmarks/prune.py's own flags: a usage error before any model is read."""
