@@ -23,9 +23,9 @@ from lgn_train import LogicLayer, LogicNet, model_to_dict, net_from_config
 from lgn_train.cli import main as train_main
 from lgn_compile import ir
 from lgn_compile.model_file import model_from_dict
-from lgn_train.prune import (SIGNAL_COST, Cones, head_cost, head_outputs, logic_cones,
-                             marginal_costs, narrow_head, same_columns, scaled_tau,
-                             select_head, swap_slots)
+from lgn_train.prune import (HELD_OUT_PATIENCE, SIGNAL_COST, Cones, HeldOut, head_cost,
+                             head_outputs, logic_cones, marginal_costs, narrow_head,
+                             same_columns, scaled_tau, select_head, swap_slots)
 
 
 def cross_entropy(scores: np.ndarray, labels: np.ndarray, tau: float) -> float:
@@ -147,6 +147,50 @@ def test_swapping_slots_lowers_the_training_loss_and_keeps_k_slots(seed):
     # no rounds: the pruned selection, unchanged
     same, none = swap_slots(outputs, labels, keep, 0.5, rounds=0)
     assert none["swaps"] == 0 and np.array_equal(same, keep + 6 * np.arange(3)[:, None])
+
+
+def class_evidence(seed: int, samples: int = 3000):
+    """Three classes, each with six noisy bits of evidence in another class's group (so
+    the search keeps swapping them in), and the labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, samples)
+    outputs = rng.integers(0, 2, (samples, 3, 12)).astype(np.uint8)
+    for c in range(3):
+        for i in range(6):
+            outputs[:, (c + 1) % 3, i] = np.where(rng.random(samples) < 0.2 + 0.1 * i,
+                                                  rng.integers(0, 2, samples), labels == c)
+    return outputs, labels
+
+
+def test_held_out_loss_is_the_slots_cross_entropy():
+    outputs, labels = class_evidence(0)
+    chosen = np.array([[0, 36 + 5, 70], [7, 7, 30], [1, 12, 71]])  # 2, 0, 1 complements
+    slots = np.stack([np.bincount(row, minlength=72) for row in chosen])
+    expected = cross_entropy(slot_scores(outputs, chosen).astype(float), labels, 0.7) / 3000
+    assert math.isclose(HeldOut(outputs, labels).loss(slots, 0.7), expected, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_held_out_samples_stop_the_search_where_their_loss_is_lowest(seed):
+    """Held-out samples like the searched ones change nothing; held-out samples whose labels
+    contradict them keep the starting slots and stop the search HELD_OUT_PATIENCE rounds in."""
+    outputs, labels = class_evidence(seed)
+    keep = select_head(outputs, labels, 5, 1.0)
+    plain, stats = swap_slots(outputs, labels, keep, 0.5, rounds=20, per_round=1)
+    assert stats["rounds"] > HELD_OUT_PATIENCE + 1 and stats["swaps"] > 0
+    alike, alike_stats = swap_slots(outputs, labels, keep, 0.5, rounds=20, per_round=1,
+                                    held_out=HeldOut(outputs, labels))
+    assert np.array_equal(alike, plain) and alike_stats["held_out"]["round"] == stats["rounds"] - 1
+    assert alike_stats["loss_after"] == stats["loss_after"]
+    contrary = HeldOut(outputs, (labels + 1) % 3)
+    start, start_stats = swap_slots(outputs, labels, keep, 0.5, rounds=0)
+    kept, kept_stats = swap_slots(outputs, labels, keep, 0.5, rounds=20, per_round=1,
+                                  held_out=contrary)
+    assert np.array_equal(np.sort(kept), np.sort(start))
+    assert kept_stats["held_out"]["round"] == 0
+    assert kept_stats["rounds"] == HELD_OUT_PATIENCE
+    assert kept_stats["loss_after"] == start_stats["loss_before"]
+    assert kept_stats["held_out"]["loss_after"] == kept_stats["held_out"]["loss_before"]
 
 
 def test_a_batch_of_swaps_that_overshoots_is_halved_until_the_loss_falls():
@@ -414,6 +458,9 @@ def test_cli_gate_cost_keeps_fewer_logic_gates(trained_digits_model, tmp_path):
     (["--group-size", "4", "--bit-cost", "1e-4"], "--bit-cost applies only with --swap-rounds"),
     (["--group-size", "4", "--swap-rounds", "2", "--bit-cost", "-1"], "--bit-cost must be 0"),
     (["--group-size", "4", "--swap-rounds", "2", "--bit-cost", "nan"], "--bit-cost must be 0"),
+    (["--group-size", "4", "--held-out", "100"], "--held-out applies only with --swap-rounds"),
+    (["--group-size", "4", "--swap-rounds", "2", "--held-out", "-1"], "--held-out must be 0"),
+    (["--group-size", "4", "--swap-rounds", "2", "--held-out", "719"], "at most half"),
     (["--group-size", "4", "--swap-rounds", "2", "--gate-cost", "1"],
      "--gate-cost applies only with --bit-cost"),
     (["--group-size", "4", "--swap-rounds", "2", "--bit-cost", "1e-3", "--gate-cost", "-1"],

@@ -21,7 +21,7 @@ from lgn_compile.model_file import MAX_GATES, MAX_INPUTS
 from .augment import RandomShift
 from .data import DATASETS, ENCODER_METHODS
 from .layers import CONNECTION_RELAXES, CONNECTIONS, INITS, IWP_ACTIVATIONS, PARAMETRIZATIONS, SAMPLINGS
-from .prune import GATE_COST
+from .prune import GATE_COST, HELD_OUT_PATIENCE
 
 # Defaults tuned on digits: ~96-97% discrete test accuracy, 4000 gates, seconds on 2 cores.
 DEFAULTS = {"layers": "2000,2000", "tau": 5.0, "lr": 0.05, "epochs": 100, "batch_size": 128,
@@ -230,6 +230,12 @@ def build_prune_parser() -> argparse.ArgumentParser:
                         "bits need (their fan-in cones in the -O2 circuit), G heap bits "
                         f"each (default {GATE_COST:g}: the measured LUT6 of a gate over "
                         "those of a heap bit; 0: the head alone)")
+    p.add_argument("--held-out", type=int, default=0, metavar="N",
+                   help="with --swap-rounds: keep N random training samples out of the "
+                        "selection and the search, and keep the slots of the round where "
+                        "their loss (plus the cost) was lowest; the search stops "
+                        f"{HELD_OUT_PATIENCE} rounds after it (default 0: search on all, "
+                        "to the last round)")
     p.add_argument("-o", "--output", required=True, metavar="PATH",
                    help="where to write the narrowed model file (replaced if it exists)")
     p.add_argument("--dataset", metavar="NAME",
@@ -315,8 +321,8 @@ def _run_prune(args) -> int:
 
     from .data import load_dataset
     from .export import encoder_from_file, model_from_file, model_to_dict, net_from_config
-    from .prune import (SWAP_TAU_SCALE, head_outputs, logic_cones, narrow_head, scaled_tau,
-                        select_head, swap_slots)
+    from .prune import (SWAP_TAU_SCALE, HeldOut, head_outputs, logic_cones, narrow_head,
+                        scaled_tau, select_head, swap_slots)
     from .trainer import discrete_accuracy, soft_accuracy
 
     output = Path(args.output)
@@ -332,6 +338,10 @@ def _run_prune(args) -> int:
         raise LgnError(f"--swap-rounds must be 0 or more, got {args.swap_rounds}")
     if "bit_cost" in args.given and not args.swap_rounds:
         raise LgnError("--bit-cost applies only with --swap-rounds N")
+    if args.held_out and not args.swap_rounds:
+        raise LgnError("--held-out applies only with --swap-rounds N")
+    if args.held_out < 0:
+        raise LgnError(f"--held-out must be 0 or more, got {args.held_out}")
     if "gate_cost" in args.given and not args.bit_cost:
         raise LgnError("--gate-cost applies only with --bit-cost L")
     for flag in ("bit_cost", "gate_cost"):
@@ -352,21 +362,29 @@ def _run_prune(args) -> int:
         net = model_from_file(model)
     dataset = args.dataset or model.meta.get("dataset")
     seed = model.meta.get("split_seed", model.meta.get("seed", 0))
-    data = load_dataset(str(dataset), data_dir=args.data_dir,
-                        seed=seed if isinstance(seed, int) else 0)
+    seed = seed if isinstance(seed, int) else 0
+    data = load_dataset(str(dataset), data_dir=args.data_dir, seed=seed)
     check_features(data, encoder, args.model)
+    labels, held_out = np.asarray(data.train_labels), None
+    if args.held_out > len(labels) // 2:
+        raise LgnError(f"--held-out {args.held_out} leaves too few samples to search on "
+                       f"(the training set has {len(labels)}; at most half may be held out)")
     train_bits = encoder.encode(data.train_features)
     test_bits = torch.from_numpy(encoder.encode(data.test_features)).float()
     start = time.perf_counter()
     outputs, tau = head_outputs(net, train_bits), scaled_tau(net.tau, group, args.group_size)
-    keep = select_head(outputs, data.train_labels, args.group_size, net.tau)
+    if args.held_out:
+        order = np.random.default_rng(seed).permutation(len(labels))
+        held_out = HeldOut(outputs[order[:args.held_out]], labels[order[:args.held_out]])
+        outputs, labels = outputs[order[args.held_out:]], labels[order[args.held_out:]]
+    keep = select_head(outputs, labels, args.group_size, net.tau)
     swaps = None
     if args.swap_rounds:
         cones = logic_cones(model, args.gate_cost) if args.bit_cost and args.gate_cost \
             else None
-        keep, swaps = swap_slots(outputs, data.train_labels, keep, tau * SWAP_TAU_SCALE,
+        keep, swaps = swap_slots(outputs, labels, keep, tau * SWAP_TAU_SCALE,
                                  args.swap_rounds, bit_cost=args.bit_cost, cones=cones,
-                                 log=lambda line: print(f"lgn-train prune: {line}", flush=True))
+                                 held_out=held_out, log=lambda line: print(f"lgn-train prune: {line}", flush=True))
     del outputs
     narrowed = narrow_head(net, keep, tau, swapped=swaps is not None).eval()
     seconds = time.perf_counter() - start
@@ -382,7 +400,9 @@ def _run_prune(args) -> int:
     meta = {**model.meta, "accuracy": accuracy,
             "pruned": {"from": Path(args.model).name, "group_size": group,
                        "kept": args.group_size, "test_discrete_before": before,
-                       "selected_on": f"{dataset} training set ({len(train_bits)} samples)",
+                       "selected_on": f"{dataset} training set ({len(labels)} samples"
+                                      + (f", {args.held_out} more held out)" if args.held_out
+                                         else ")"),
                        "seconds": round(seconds, 3),
                        **({"swaps": swaps} if swaps is not None else {})}}
     meta.pop("created_by", None)

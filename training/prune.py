@@ -92,7 +92,8 @@ SWAP_TAU_SCALE = 0.5
 
 def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: float,
                rounds: int, per_round: int = 16, bit_cost: float = 0.0,
-               cones: Cones | None = None, log=None) -> tuple[np.ndarray, dict]:
+               cones: Cones | None = None, held_out: HeldOut | None = None,
+               log=None) -> tuple[np.ndarray, dict]:
     """Reassign the head's slots: int64 [classes, K] indices into the 2 * classes * G
     candidates (output bit i of the flattened last layer, or i + classes * G: its
     complement), starting from `keep` (the pruned selection, each class its own bits).
@@ -111,7 +112,11 @@ def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: f
     repeated bit or another class's bit is cheaper than a new one; moves of two slots at
     once are weighed too (their exact loss change: one more product). With `cones` the cost
     also counts the logic gates the used bits need (`Cones`), so a bit that needs gates no
-    other kept bit needs costs them."""
+    other kept bit needs costs them.
+
+    With `held_out` (samples kept out of the search) the result is the slots of the round
+    where the held-out loss plus the cost was lowest, and the search stops HELD_OUT_PATIENCE
+    rounds after that round without a lower one."""
     samples, classes, group = outputs.shape
     width = classes * group
     bits = np.ascontiguousarray(outputs.reshape(samples, width), dtype=np.float32)
@@ -125,13 +130,13 @@ def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: f
     def column(j: int) -> np.ndarray:
         return bits[:, j] if j < width else 1.0 - bits[:, j - width]
 
+    def cost(slots: np.ndarray) -> float:
+        return bit_cost * head_cost(slots, cones) if bit_cost else 0.0
+
     def objective(scores: np.ndarray, slots: np.ndarray) -> tuple[float, float]:
         """(the cross-entropy plus the cost term, the cross-entropy alone)"""
-        z = scores / tau
-        top = z.max(axis=1, keepdims=True)
-        loss = float(np.mean(np.log(np.exp(z - top).sum(axis=1)) + top[:, 0]
-                             - (z * truth).sum(axis=1)))
-        return loss + (bit_cost * head_cost(slots, cones) if bit_cost else 0.0), loss
+        loss = cross_entropy(scores, truth, tau)
+        return loss + cost(slots), loss
 
     scores = np.stack([bits[:, c * group + np.asarray(keep[c])].sum(axis=1)
                        for c in range(classes)], axis=1).astype(np.float64)
@@ -139,6 +144,9 @@ def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: f
     gates_before = cones.size(slots) if cones is not None else None
     (current, start), swaps, done = objective(scores, slots), 0, 0
     loss = start
+    if held_out is not None:
+        held_start = held_out.loss(slots, tau)
+        best = (held_start + cost(slots), slots, loss, 0)  # (objective, slots, loss, round)
     for done in range(1, rounds + 1):
         moved = 0
         for c in range(classes):
@@ -183,12 +191,21 @@ def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: f
                     break
                 pairs = pairs[:len(pairs) // 2]
         swaps += moved
+        held_loss = held_out.loss(slots, tau) if held_out is not None else None
         if log is not None:
             log(f"round {done}: {moved} swaps, training loss {loss:.5f}"
+                + (f", held-out loss {held_loss:.5f}" if held_out is not None else "")
                 + (f", cost {head_cost(slots, cones):g}" if bit_cost else "")
                 + (f" ({cones.size(slots)} logic gates)" if cones is not None else ""))
+        if held_out is not None:
+            if held_loss + cost(slots) < best[0]:
+                best = (held_loss + cost(slots), slots, loss, done)
+            elif done - best[3] >= HELD_OUT_PATIENCE:
+                break
         if not moved:
             break
+    if held_out is not None:
+        _, slots, loss, kept_round = best
     chosen = np.stack([np.repeat(np.arange(2 * width), row) for row in slots])
     stats = {"rounds": done, "swaps": swaps, "loss_before": round(start, 6),
              "loss_after": round(loss, 6),
@@ -196,6 +213,10 @@ def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: f
              "other_class": int(sum(((chosen[c] % width) // group != c).sum()
                                     for c in range(classes))),
              "repeated": int((slots > 1).sum())}
+    if held_out is not None:
+        stats["held_out"] = {"samples": len(held_out.labels), "round": kept_round,
+                             "loss_before": round(held_start, 6),
+                             "loss_after": round(held_out.loss(slots, tau), 6)}
     if bit_cost:
         stats.update(bit_cost=bit_cost, cost_before=round(cost_before, 6),
                      cost_after=round(head_cost(slots, cones), 6))
@@ -203,6 +224,39 @@ def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: f
             stats.update(gate_cost=cones.weight, logic_gates_before=gates_before,
                          logic_gates_after=cones.size(slots))
     return chosen, stats
+
+
+def cross_entropy(scores: np.ndarray, truth: np.ndarray, tau: float) -> float:
+    """The mean cross-entropy of the class scores [N, classes] / tau against one-hot truth."""
+    z = scores / tau
+    top = z.max(axis=1, keepdims=True)
+    return float(np.mean(np.log(np.exp(z - top).sum(axis=1)) + top[:, 0]
+                         - (z * truth).sum(axis=1)))
+
+
+# Rounds the search goes on past the one with the lowest held-out objective: it fits the
+# training set round after round, so the held-out loss wanders before it turns up for good.
+HELD_OUT_PATIENCE = 3
+
+
+class HeldOut:
+    """Training samples kept out of the swap search, to stop it where it starts to fit
+    its own samples rather than the task: their output bits [N, classes, G] and labels."""
+
+    def __init__(self, outputs: np.ndarray, labels: np.ndarray):
+        samples, classes, group = outputs.shape
+        self.bits = np.ascontiguousarray(outputs.reshape(samples, classes * group),
+                                         dtype=np.float32)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.truth = np.eye(classes)[self.labels]
+
+    def loss(self, slots: np.ndarray, tau: float) -> float:
+        """The cross-entropy of the head `slots` [classes, 2 * width] on these samples
+        (a complemented slot scores 1 - bit)."""
+        width = self.bits.shape[1]
+        weights = (slots[:, :width] - slots[:, width:]).T.astype(np.float32)
+        scores = self.bits @ weights + slots[:, width:].sum(axis=1)
+        return cross_entropy(scores.astype(np.float64), self.truth, tau)
 
 
 # A distinct signal's share of the head's cost beside its heap bits: a new output bit is a
