@@ -13,8 +13,9 @@ measured again; with --swap-rounds N, each width (the trained one too) also gets
 reassigned (`lgn-train prune --swap-rounds N`: any class's bit or its complement) and is
 measured again, once per --bit-cost L given (the search then weighs the head's heap bits
 too; 0 is the accuracy-only search) and --gate-cost G given (a logic gate's weight beside
-them; 0: the head alone). Prints a table and writes benchmarks/results/prune.json (rows
-merged by model, group, fine-tuning epochs, swap rounds, bit cost and gate cost).
+them; 0: the head alone), the search stopped by --held-out N training samples if given.
+Prints a table and writes benchmarks/results/prune.json (rows merged by model, group,
+fine-tuning epochs, swap rounds, bit cost, gate cost and held-out samples).
 
     python benchmarks/prune.py --model mnist44kaug=build/prune/44kaug/model.pt \
         --data-dir DIR --group-sizes 400,200,100,50 [--finetune 1:0.01] [--swap-rounds 40
@@ -33,6 +34,7 @@ import numpy as np
 
 from accuracy_frontier import check_through_c  # benchmarks/ is the script's directory
 from fpga import measure
+from lgn_compile.errors import LgnError
 from lgn_compile.model_file import load_model
 from lgn_train.cli import main as train_main
 from lgn_train.data import load_dataset
@@ -45,15 +47,17 @@ WORK = ROOT / "build" / "prune"
 
 
 def narrowed(name: str, source: Path, group: int, data: list[str], swaps: int = 0,
-             bit_cost: float = 0.0, gate_cost: float = 0.0) -> Path:
+             bit_cost: float = 0.0, gate_cost: float = 0.0, held_out: int = 0) -> Path:
     """`source` pruned to `group` bits per class by `lgn-train prune` (and its slots
     reassigned for up to `swaps` rounds, weighing heap bits at `bit_cost` and logic gates
-    at `gate_cost` heap bits)."""
+    at `gate_cost` heap bits, stopped by `held_out` training samples)."""
     costed = [f"c{bit_cost:g}", f"g{gate_cost:g}"] if bit_cost else []
-    tag = f"k{group}" + (f"s{swaps}" if swaps else "") + "".join(costed)
+    tag = f"k{group}" + (f"s{swaps}" if swaps else "") + "".join(costed) + \
+        (f"h{held_out}" if swaps and held_out else "")
     path = WORK / name / tag / "model.pt"
     if train_main(["prune", str(source), "--group-size", str(group), "-o", str(path)] + data
                   + (["--swap-rounds", str(swaps)] if swaps else [])
+                  + (["--held-out", str(held_out)] if swaps and held_out else [])
                   + (["--bit-cost", str(bit_cost), "--gate-cost", str(gate_cost)]
                      if bit_cost else [])):
         raise SystemExit(f"[{name}] lgn-train prune to {group} failed")
@@ -85,6 +89,8 @@ def measure_model(name: str, path: Path, trained: int, test_images, timeout: flo
         tag += f"s{pruned['swaps']['rounds']}"
         if pruned["swaps"].get("bit_cost"):
             tag += f"c{pruned['swaps']['bit_cost']:g}g{pruned['swaps'].get('gate_cost', 0):g}"
+        if pruned["swaps"].get("held_out"):
+            tag += f"h{pruned['swaps']['held_out']['samples']}"
     row = {"model": name, "group_size": group,
            "trained_group_size": pruned.get("group_size", trained),
            "finetune": None if not tuned else
@@ -113,10 +119,12 @@ def saved_rows() -> list[dict]:
 
 
 def key(row: dict) -> tuple:
-    """Rows are one per model, width, fine-tuning length, swap rounds, bit and gate cost."""
+    """Rows are one per model, width, fine-tuning length, swap rounds, bit and gate cost and
+    held-out samples."""
     swaps = row.get("swaps") or {}
     return (row["model"], row["group_size"], (row.get("finetune") or {}).get("epochs", 0),
-            swaps.get("rounds", 0), swaps.get("bit_cost", 0.0), swaps.get("gate_cost", 0.0))
+            swaps.get("rounds", 0), swaps.get("bit_cost", 0.0), swaps.get("gate_cost", 0.0),
+            (swaps.get("held_out") or {}).get("samples", 0))
 
 
 def costs(text: str) -> list[float]:
@@ -150,6 +158,9 @@ def main(argv=None) -> int:
     p.add_argument("--gate-cost", type=costs, metavar="G,G,...",
                    help="with --bit-cost: a logic gate's weight in heap bits (lgn-train prune "
                         f"--gate-cost), one row per value and bit cost (default {GATE_COST:g})")
+    p.add_argument("--held-out", type=int, default=0, metavar="N",
+                   help="with --swap-rounds: training samples kept out of the search to stop "
+                        "it (lgn-train prune --held-out)")
     p.add_argument("--swapped-only", action="store_true",
                    help="with --swap-rounds: measure only the swapped rows (a run beside "
                         "another that measures the pruned ones)")
@@ -160,15 +171,18 @@ def main(argv=None) -> int:
     if args.finetune:
         epochs, lr = args.finetune.split(":")
         finetune = (int(epochs), float(lr))
-    if not args.swap_rounds and (args.swapped_only or args.bit_cost != [0.0]):
-        p.error("--bit-cost and --swapped-only apply only with --swap-rounds N")
+    if not args.swap_rounds and (args.swapped_only or args.bit_cost != [0.0] or args.held_out):
+        p.error("--bit-cost, --held-out and --swapped-only apply only with --swap-rounds N")
     if args.gate_cost is not None and not any(args.bit_cost):
         p.error("--gate-cost applies only with a --bit-cost above 0")
     gate_costs = args.gate_cost or [GATE_COST]
     data_flags = ["--data-dir", args.data_dir] if args.data_dir else []
     for spec in args.model:
-        name, path = spec.split("=", 1)
-        model = load_model(path)
+        name, _, path = spec.partition("=")
+        try:
+            model = load_model(path)
+        except LgnError as error:
+            p.error(f"--model {spec}: {error}")
         trained = model.layers[-1].tables.shape[0] // model.num_classes
         shift = model.meta.get("training", {}).get("augment_shift") or 0
         data = load_dataset(str(model.meta["dataset"]), data_dir=args.data_dir,
@@ -185,7 +199,8 @@ def main(argv=None) -> int:
             for bit_cost in args.bit_cost if args.swap_rounds else ():
                 for gate_cost in gate_costs if bit_cost else [0.0]:
                     paths.append(narrowed(name, Path(path), group, data_flags,
-                                          args.swap_rounds, bit_cost, gate_cost))
+                                          args.swap_rounds, bit_cost, gate_cost,
+                                          args.held_out))
             for model_path in paths:
                 row = measure_model(name, model_path, trained, test_images, args.timeout,
                                     not args.no_synth)
@@ -196,6 +211,7 @@ def main(argv=None) -> int:
                                               indent=1) + "\n")
                 print(f"[{name}] {row}", file=sys.stderr, flush=True)
     print(f"{'model':14s} {'K':>4s} {'tuned':>5s} {'swaps':>5s} {'cost':>6s} {'gate':>5s} "
+          f"{'held':>5s} "
           f"{'acc (C)':>8s} "
           f"{'gates':>6s} "
           f"{'distinct':>8s} {'head':>5s} {'LUT6':>6s} {'area':>6s} {'xilinx':>7s} {'prune s':>8s}")
@@ -205,8 +221,9 @@ def main(argv=None) -> int:
         swapped = r.get("swaps") or {}
         cost = f"{swapped['bit_cost']:g}" if swapped.get("bit_cost") else "-"
         gate = f"{swapped['gate_cost']:g}" if swapped.get("gate_cost") else "-"
+        held = str(swapped["held_out"]["samples"]) if swapped.get("held_out") else "-"
         print(f"{r['model']:14s} {r['group_size']:4d} {tuned:>5s} {swaps:>5s} {cost:>6s} "
-              f"{gate:>5s} "
+              f"{gate:>5s} {held:>5s} "
               f"{r['test_discrete_c']:8.2%} "
               f"{r['gates_after']:6,d} {r.get('head_distinct_bits', '-'):>8} "
               f"{r.get('head_lut6', '-'):>5} {r.get('lut6_mapper', '-'):>6} "

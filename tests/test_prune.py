@@ -585,6 +585,8 @@ def test_pruning_in_two_steps_keeps_the_same_gates_as_one(digits_model, tmp_path
     (["--bit-cost", "x"], "numbers separated by commas"),
     (["--bit-cost", "1e-5"], "only with --swap-rounds"),
     (["--swapped-only"], "only with --swap-rounds"),
+    (["--held-out", "500"], "only with --swap-rounds"),
+    ([], "model file not found"),
     (["--swap-rounds", "2", "--bit-cost", "0,-1"], "must be 0 or more"),
     (["--swap-rounds", "2", "--bit-cost", "nan"], "must be 0 or more"),
     (["--swap-rounds", "2", "--gate-cost", "1"], "--gate-cost applies only with a --bit-cost"),
