@@ -13,7 +13,7 @@ measured again; with --swap-rounds N, each width (the trained one too) also gets
 reassigned (`lgn-train prune --swap-rounds N`: any class's bit or its complement) and is
 measured again, once per --bit-cost L given (the search then weighs the head's heap bits
 too; 0 is the accuracy-only search) and --gate-cost G given (a logic gate's weight beside
-them; 0: the head alone), the search stopped by --held-out N training samples if given.
+them; 0, the default: the head alone), the search stopped by --held-out N training samples if given.
 Prints a table and writes benchmarks/results/prune.json (rows merged by model, group,
 fine-tuning epochs, swap rounds, bit cost, gate cost and held-out samples).
 
@@ -157,7 +157,8 @@ def main(argv=None) -> int:
                         "prune --bit-cost), one row per value (default 0: accuracy only)")
     p.add_argument("--gate-cost", type=costs, metavar="G,G,...",
                    help="with --bit-cost: a logic gate's weight in heap bits (lgn-train prune "
-                        f"--gate-cost), one row per value and bit cost (default {GATE_COST:g})")
+                        f"--gate-cost, e.g. {GATE_COST:g}), one row per value and bit cost "
+                        "(default 0: the head alone)")
     p.add_argument("--held-out", type=int, default=0, metavar="N",
                    help="with --swap-rounds: training samples kept out of the search to stop "
                         "it (lgn-train prune --held-out)")
@@ -175,7 +176,7 @@ def main(argv=None) -> int:
         p.error("--bit-cost, --held-out and --swapped-only apply only with --swap-rounds N")
     if args.gate_cost is not None and not any(args.bit_cost):
         p.error("--gate-cost applies only with a --bit-cost above 0")
-    gate_costs = args.gate_cost or [GATE_COST]
+    gate_costs = args.gate_cost or [0.0]
     data_flags = ["--data-dir", args.data_dir] if args.data_dir else []
     for spec in args.model:
         name, _, path = spec.partition("=")

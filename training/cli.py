@@ -225,11 +225,12 @@ def build_prune_parser() -> argparse.ArgumentParser:
                         "half as much again per distinct signal) falls; bits equal on the "
                         "whole training set count as one signal (default 0: accuracy only; "
                         "5e-6 to 5e-5 for MNIST; measured in examples/training/README.md)")
-    p.add_argument("--gate-cost", type=float, default=GATE_COST, metavar="G",
+    p.add_argument("--gate-cost", type=float, default=0.0, metavar="G",
                    help="with --bit-cost: the cost also counts the logic gates the kept "
                         "bits need (their fan-in cones in the -O2 circuit), G heap bits "
-                        f"each (default {GATE_COST:g}: the measured LUT6 of a gate over "
-                        "those of a heap bit; 0: the head alone)")
+                        f"each (e.g. {GATE_COST:g}, a gate's measured LUT6 over a heap "
+                        "bit's; default 0: the head alone; on MNIST it gave the same "
+                        "accuracy per LUT as a larger L, see examples/training/README.md)")
     p.add_argument("--held-out", type=int, default=0, metavar="N",
                    help="with --swap-rounds: keep N random training samples out of the "
                         "selection and the search, and keep the slots of the round where "
