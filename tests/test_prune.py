@@ -182,13 +182,14 @@ def test_held_out_samples_stop_the_search_where_their_loss_is_lowest(seed):
                                     held_out=HeldOut(outputs, labels))
     assert np.array_equal(alike, plain) and alike_stats["held_out"]["round"] == stats["rounds"] - 1
     assert alike_stats["loss_after"] == stats["loss_after"]
+    assert alike_stats["swaps"] == stats["swaps"]
     contrary = HeldOut(outputs, (labels + 1) % 3)
     start, start_stats = swap_slots(outputs, labels, keep, 0.5, rounds=0)
     kept, kept_stats = swap_slots(outputs, labels, keep, 0.5, rounds=20, per_round=1,
                                   held_out=contrary)
     assert np.array_equal(np.sort(kept), np.sort(start))
     assert kept_stats["held_out"]["round"] == 0
-    assert kept_stats["rounds"] == HELD_OUT_PATIENCE
+    assert kept_stats["rounds"] == HELD_OUT_PATIENCE and kept_stats["swaps"] == 0
     assert kept_stats["loss_after"] == start_stats["loss_before"]
     assert kept_stats["held_out"]["loss_after"] == kept_stats["held_out"]["loss_before"]
 

@@ -23,6 +23,11 @@ no longer restricted to each class's own bits: a bit that tells 3 from 8 can vot
 8, and a class can weight its best bits twice. Every slot is still one gate of the last
 layer (a copy of a trained gate, or that gate with its truth table complemented), so the
 result is an ordinary model file and the compiler needs nothing new.
+
+The search can weigh hardware beside the loss (`bit_cost`): the popcounts' heap bits and
+distinct signals (`head_cost`), and optionally the logic gates the kept bits need
+(`Cones`, from the compiler's own -O2 circuit); and it can be stopped by training samples
+kept out of it (`HeldOut`).
 """
 
 from __future__ import annotations
@@ -146,7 +151,8 @@ def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: f
     loss = start
     if held_out is not None:
         held_start = held_out.loss(slots, tau)
-        best = (held_start + cost(slots), slots, loss, 0)  # (objective, slots, loss, round)
+        # (objective, slots, training loss, round, swaps so far) of the round to keep
+        best = (held_start + cost(slots), slots, loss, 0, 0)
     for done in range(1, rounds + 1):
         moved = 0
         for c in range(classes):
@@ -199,13 +205,13 @@ def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: f
                 + (f" ({cones.size(slots)} logic gates)" if cones is not None else ""))
         if held_out is not None:
             if held_loss + cost(slots) < best[0]:
-                best = (held_loss + cost(slots), slots, loss, done)
+                best = (held_loss + cost(slots), slots, loss, done, swaps)
             elif done - best[3] >= HELD_OUT_PATIENCE:
                 break
         if not moved:
             break
     if held_out is not None:
-        _, slots, loss, kept_round = best
+        _, slots, loss, kept_round, swaps = best  # the swaps made up to the kept round
     chosen = np.stack([np.repeat(np.arange(2 * width), row) for row in slots])
     stats = {"rounds": done, "swaps": swaps, "loss_before": round(start, 6),
              "loss_after": round(loss, 6),
