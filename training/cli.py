@@ -385,7 +385,8 @@ def _run_prune(args) -> int:
             else None
         keep, swaps = swap_slots(outputs, labels, keep, tau * SWAP_TAU_SCALE,
                                  args.swap_rounds, bit_cost=args.bit_cost, cones=cones,
-                                 held_out=held_out, log=lambda line: print(f"lgn-train prune: {line}", flush=True))
+                                 held_out=held_out,
+                                 log=lambda line: print(f"lgn-train prune: {line}", flush=True))
     del outputs
     narrowed = narrow_head(net, keep, tau, swapped=swaps is not None).eval()
     seconds = time.perf_counter() - start
