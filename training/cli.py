@@ -229,8 +229,8 @@ def build_prune_parser() -> argparse.ArgumentParser:
                    help="with --bit-cost: the cost also counts the logic gates the kept "
                         "bits need (their fan-in cones in the -O2 circuit), G heap bits "
                         f"each (e.g. {GATE_COST:g}, a gate's measured LUT6 over a heap "
-                        "bit's; default 0: the head alone; on MNIST it gave the same "
-                        "accuracy per LUT as a larger L, see examples/training/README.md)")
+                        "bit's; default 0: the head alone; measured against L alone in "
+                        "examples/training/README.md)")
     p.add_argument("--held-out", type=int, default=0, metavar="N",
                    help="with --swap-rounds: keep N random training samples out of the "
                         "selection and the search, and keep the slots of the round where "
