@@ -13,8 +13,8 @@ measured again; with --swap-rounds N, each width (the trained one too) also gets
 reassigned (`lgn-train prune --swap-rounds N`: any class's bit or its complement) and is
 measured again, once per --bit-cost L given (the search then weighs the head's heap bits
 too; 0 is the accuracy-only search) and --gate-cost G given (a logic gate's weight beside
-them; 0, the default: the head alone), the search stopped by --held-out N training samples if given.
-Prints a table and writes benchmarks/results/prune.json (rows merged by model, group,
+them; 0, the default: the head alone), the search stopped by --held-out N training samples
+if given. Prints a table and writes benchmarks/results/prune.json (rows merged by model, group,
 fine-tuning epochs, swap rounds, bit cost, gate cost and held-out samples).
 
     python benchmarks/prune.py --model mnist44kaug=build/prune/44kaug/model.pt \
@@ -51,9 +51,8 @@ def narrowed(name: str, source: Path, group: int, data: list[str], swaps: int = 
     """`source` pruned to `group` bits per class by `lgn-train prune` (and its slots
     reassigned for up to `swaps` rounds, weighing heap bits at `bit_cost` and logic gates
     at `gate_cost` heap bits, stopped by `held_out` training samples)."""
-    costed = [f"c{bit_cost:g}", f"g{gate_cost:g}"] if bit_cost else []
-    tag = f"k{group}" + (f"s{swaps}" if swaps else "") + "".join(costed) + \
-        (f"h{held_out}" if swaps and held_out else "")
+    tag = f"k{group}" + (f"s{swaps}" + search_tag(bit_cost, gate_cost, held_out)
+                         if swaps else "")
     path = WORK / name / tag / "model.pt"
     if train_main(["prune", str(source), "--group-size", str(group), "-o", str(path)] + data
                   + (["--swap-rounds", str(swaps)] if swaps else [])
@@ -62,6 +61,13 @@ def narrowed(name: str, source: Path, group: int, data: list[str], swaps: int = 
                      if bit_cost else [])):
         raise SystemExit(f"[{name}] lgn-train prune to {group} failed")
     return path
+
+
+def search_tag(bit_cost: float, gate_cost: float, held_out: int) -> str:
+    """The swap search's settings in a path or design name: `narrowed` names its output
+    from the request, `measure_model` its design from the file's record of it."""
+    return (f"c{bit_cost:g}g{gate_cost:g}" if bit_cost else "") + \
+        (f"h{held_out}" if held_out else "")
 
 
 def finetuned(pruned: Path, epochs: int, lr: float, shift: int, data: list[str]) -> Path:
@@ -86,11 +92,10 @@ def measure_model(name: str, path: Path, trained: int, test_images, timeout: flo
     after = report["optimization"]["after"]
     pruned = (tuned or model.meta).get("pruned") or {}
     if pruned.get("swaps"):
-        tag += f"s{pruned['swaps']['rounds']}"
-        if pruned["swaps"].get("bit_cost"):
-            tag += f"c{pruned['swaps']['bit_cost']:g}g{pruned['swaps'].get('gate_cost', 0):g}"
-        if pruned["swaps"].get("held_out"):
-            tag += f"h{pruned['swaps']['held_out']['samples']}"
+        swaps = pruned["swaps"]
+        tag += f"s{swaps['rounds']}" + search_tag(swaps.get("bit_cost", 0.0),
+                                                  swaps.get("gate_cost", 0.0),
+                                                  (swaps.get("held_out") or {}).get("samples", 0))
     row = {"model": name, "group_size": group,
            "trained_group_size": pruned.get("group_size", trained),
            "finetune": None if not tuned else
@@ -212,9 +217,7 @@ def main(argv=None) -> int:
                                               indent=1) + "\n")
                 print(f"[{name}] {row}", file=sys.stderr, flush=True)
     print(f"{'model':14s} {'K':>4s} {'tuned':>5s} {'swaps':>5s} {'cost':>6s} {'gate':>5s} "
-          f"{'held':>5s} "
-          f"{'acc (C)':>8s} "
-          f"{'gates':>6s} "
+          f"{'held':>5s} {'acc (C)':>8s} {'gates':>6s} "
           f"{'distinct':>8s} {'head':>5s} {'LUT6':>6s} {'area':>6s} {'xilinx':>7s} {'prune s':>8s}")
     for r in saved_rows():
         tuned = f"{r['finetune']['epochs']}ep" if r.get("finetune") else "-"

@@ -204,8 +204,9 @@ def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: f
                 + (f", cost {head_cost(slots, cones):g}" if bit_cost else "")
                 + (f" ({cones.size(slots)} logic gates)" if cones is not None else ""))
         if held_out is not None:
-            if held_loss + cost(slots) < best[0]:
-                best = (held_loss + cost(slots), slots, loss, done, swaps)
+            held_objective = held_loss + cost(slots)
+            if held_objective < best[0]:
+                best = (held_objective, slots, loss, done, swaps)
             elif done - best[3] >= HELD_OUT_PATIENCE:
                 break
         if not moved:
