@@ -8,7 +8,8 @@ discrete forward), the prune's own seconds, and LUT6 -- the project's mapper on 
 and yosys `synth_xilinx` on the whole module (benchmarks/fpga.py's `measure`, no place
 and route). The trained width is the first row (not pruned).
 
-With --finetune, each pruned width is also trained on (`lgn-train --init-from`) and
+With --finetune, each pruned width (and each swapped head) is also trained on
+(`lgn-train --init-from`: the kept gates and wiring, so the logic can only shrink) and
 measured again; with --swap-rounds N, each width (the trained one too) also gets its slots
 reassigned (`lgn-train prune --swap-rounds N`: any class's bit or its complement) and is
 measured again, once per --bit-cost L given (the search then weighs the head's heap bits
@@ -143,17 +144,42 @@ def costs(text: str) -> list[float]:
     return costs
 
 
+def widths(text: str) -> list[int]:
+    """--group-sizes: bits per class, widest first (each prunes from the trained width)."""
+    try:
+        groups = {int(value) for value in text.split(",")}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes integers separated by commas, got {text!r}")
+    if min(groups) < 1:
+        raise argparse.ArgumentTypeError(f"values must be 1 or more, got {text}")
+    return sorted(groups, reverse=True)
+
+
+def schedule(text: str) -> tuple[int, float]:
+    """--finetune EPOCHS:LR, checked here so a typo is a usage line before any pruning."""
+    epochs, _, lr = text.partition(":")
+    try:
+        epochs, lr = int(epochs), float(lr)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes EPOCHS:LR (e.g. 3:0.01), got {text!r}")
+    if epochs < 1 or not lr > 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"takes at least 1 epoch and a rate above 0, "
+                                         f"got {text!r}")
+    return epochs, lr
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", action="append", required=True, metavar="NAME=PATH",
                    help="a trained MNIST model (repeatable)")
     p.add_argument("--data-dir", help="directory with the dataset's files (MNIST: the IDX "
                    "files; not needed for digits)")
-    p.add_argument("--group-sizes", required=True, metavar="K,K,...",
+    p.add_argument("--group-sizes", required=True, type=widths, metavar="K,K,...",
                    help="bits per class to keep; the model's own width is measured unpruned")
-    p.add_argument("--finetune", metavar="EPOCHS:LR",
-                   help="also fine-tune each pruned width for EPOCHS at rate LR (decayed to 0 "
-                        "over them; lgn-train --init-from) and measure that as a row beside it")
+    p.add_argument("--finetune", type=schedule, metavar="EPOCHS:LR",
+                   help="also fine-tune each pruned width and swapped head for EPOCHS at rate LR "
+                        "(decayed to 0 over them; lgn-train --init-from) and measure that as a "
+                        "row beside it")
     p.add_argument("--swap-rounds", type=int, default=0, metavar="N",
                    help="also reassign each width's slots for up to N rounds (lgn-train prune "
                         "--swap-rounds) and measure that as a row beside it")
@@ -173,10 +199,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-synth", action="store_true", help="accuracy and gates only")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per yosys run")
     args = p.parse_args(argv)
-    finetune = None
-    if args.finetune:
-        epochs, lr = args.finetune.split(":")
-        finetune = (int(epochs), float(lr))
+    finetune = args.finetune
     if not args.swap_rounds and (args.swapped_only or args.bit_cost != [0.0] or args.held_out):
         p.error("--bit-cost, --held-out and --swapped-only apply only with --swap-rounds N")
     if args.gate_cost is not None and not any(args.bit_cost):
@@ -194,7 +217,7 @@ def main(argv=None) -> int:
         data = load_dataset(str(model.meta["dataset"]), data_dir=args.data_dir,
                             seed=int(model.meta.get("split_seed", 0)))
         test_images = (data.test_features, np.asarray(data.test_labels))
-        for group in sorted({int(k) for k in args.group_sizes.split(",")}, reverse=True):
+        for group in args.group_sizes:
             paths = [Path(path)]
             if args.swap_rounds and args.swapped_only:
                 paths = []
@@ -207,6 +230,8 @@ def main(argv=None) -> int:
                     paths.append(narrowed(name, Path(path), group, data_flags,
                                           args.swap_rounds, bit_cost, gate_cost,
                                           args.held_out))
+                    if finetune:
+                        paths.append(finetuned(paths[-1], *finetune, shift, data_flags))
             for model_path in paths:
                 row = measure_model(name, model_path, trained, test_images, args.timeout,
                                     not args.no_synth)

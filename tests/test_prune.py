@@ -593,12 +593,18 @@ def test_pruning_in_two_steps_keeps_the_same_gates_as_one(digits_model, tmp_path
     (["--swap-rounds", "2", "--bit-cost", "nan"], "must be 0 or more"),
     (["--swap-rounds", "2", "--gate-cost", "1"], "--gate-cost applies only with a --bit-cost"),
     (["--swap-rounds", "2", "--bit-cost", "1e-5", "--gate-cost", "-1"], "must be 0 or more"),
+    (["--finetune", "3"], "takes EPOCHS:LR"),
+    (["--finetune", "x:0.01"], "takes EPOCHS:LR"),
+    (["--finetune", "0:0.01"], "at least 1 epoch"),
+    (["--finetune", "2:nan"], "a rate above 0"),
+    (["--group-sizes", "4,x"], "integers separated by commas"),
+    (["--group-sizes", "0"], "must be 1 or more"),
 ])
 def test_prune_benchmark_refuses_flags_it_would_ignore(tmp_path, flags, fragment):
     """benchmarks/prune.py's own flags: a usage error before any model is read."""
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "prune.py"
-    run = subprocess.run([sys.executable, str(script), "--model", f"m={tmp_path / 'none.pt'}",
-                          "--group-sizes", "4"] + flags, capture_output=True, text=True,
-                         timeout=120)
+    groups = ["--group-sizes", "4"] if "--group-sizes" not in flags else []
+    run = subprocess.run([sys.executable, str(script), "--model", f"m={tmp_path / 'none.pt'}"]
+                         + groups + flags, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and fragment in run.stderr and "Traceback" not in run.stderr
     assert not any(tmp_path.iterdir())
