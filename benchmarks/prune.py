@@ -39,7 +39,7 @@ from lgn_compile.errors import LgnError
 from lgn_compile.model_file import load_model
 from lgn_train.cli import main as train_main
 from lgn_train.data import load_dataset
-from lgn_train.prune import GATE_COST
+from lgn_train.prune import GATE_COST, LUT6_GATE_COST
 from machine import cpu_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,7 +188,8 @@ def main(argv=None) -> int:
                         "prune --bit-cost), one row per value (default 0: accuracy only)")
     p.add_argument("--gate-cost", type=costs, metavar="G,G,...",
                    help="with --bit-cost: a logic gate's weight in heap bits (lgn-train prune "
-                        f"--gate-cost, e.g. {GATE_COST:g}), one row per value and bit cost "
+                        f"--gate-cost, e.g. {GATE_COST:g}; {LUT6_GATE_COST:g} for 6-input gates), "
+                        "one row per value and bit cost "
                         "(default 0: the head alone)")
     p.add_argument("--held-out", type=int, default=0, metavar="N",
                    help="with --swap-rounds: training samples kept out of the search to stop "

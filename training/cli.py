@@ -21,7 +21,7 @@ from lgn_compile.model_file import MAX_GATES, MAX_INPUTS
 from .augment import RandomShift
 from .data import DATASETS, ENCODER_METHODS
 from .layers import CONNECTION_RELAXES, CONNECTIONS, INITS, IWP_ACTIVATIONS, PARAMETRIZATIONS, SAMPLINGS
-from .prune import GATE_COST, HELD_OUT_PATIENCE
+from .prune import GATE_COST, HELD_OUT_PATIENCE, LUT6_GATE_COST
 
 # Defaults tuned on digits: ~96-97% discrete test accuracy, 4000 gates, seconds on 2 cores.
 DEFAULTS = {"layers": "2000,2000", "tau": 5.0, "lr": 0.05, "epochs": 100, "batch_size": 128,
@@ -228,8 +228,9 @@ def build_prune_parser() -> argparse.ArgumentParser:
     p.add_argument("--gate-cost", type=float, default=0.0, metavar="G",
                    help="with --bit-cost: the cost also counts the logic gates the kept "
                         "bits need (their fan-in cones in the -O2 circuit), G heap bits "
-                        f"each (e.g. {GATE_COST:g}, a gate's measured LUT6 over a heap "
-                        "bit's; default 0: the head alone; measured against L alone in "
+                        f"each (e.g. {GATE_COST:g} for 2-input gates, {LUT6_GATE_COST:g} "
+                        "for 6-input ones: a gate's measured LUT6 over a heap bit's; "
+                        "default 0: the head alone; measured in "
                         "examples/training/README.md)")
     p.add_argument("--held-out", type=int, default=0, metavar="N",
                    help="with --swap-rounds: keep N random training samples out of the "

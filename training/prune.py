@@ -301,6 +301,9 @@ def marginal_costs(slots: np.ndarray, c: int, m: int = 1,
 # K=250 (bit cost 5e-6): the mapper packs its 5,486 gates (-O2) into 2,146 LUT6 (0.39 a
 # gate), and its head cost of 1,639.5 took 1,428 head LUT6 (0.87 a unit): 0.39 / 0.87.
 GATE_COST = 0.45
+# The same for 6-input gates (--arity 6): the mapper gives each gate of those nets one LUT6
+# (409 gates after -O2, 409 logic LUT6 for lut6n300e20's 50-bit head), so 1 / 0.87.
+LUT6_GATE_COST = 1.15
 
 
 @dataclass(frozen=True)
