@@ -133,33 +133,6 @@ RECIPES = {  # name: (gate budget, lgn-train flags)
     "lut6big": (3_400, ["--arity", "6", "--layers", "2000,1000,300,100", "--thresholds", "3",
                         "--tau", "3", "--candidates", "0,32,32,32", "--candidate-group", "32",
                         "--epochs", "10", "--lr-decay", "5", "--augment-shift", "1"]),
-    # DWN's shape: 6-input gates whose first layer picks among all the input bits, and a
-    # wide last layer (100 bits a class) for `lgn-train prune` to choose the head from
-    "lut6x1": (1_000, ["--arity", "6", "--layers", "1000", "--thresholds", "3",
-                       "--tau", "10", "--candidates", "0", "--candidate-group", "32",
-                       "--epochs", "12", "--lr-decay", "6", "--augment-shift", "1"]),
-    "lut6x2": (2_000, ["--arity", "6", "--layers", "1000,1000", "--thresholds", "3",
-                       "--tau", "10", "--candidates", "0,32", "--candidate-group", "32",
-                       "--epochs", "10", "--lr-decay", "5", "--augment-shift", "1"]),
-    "lut6x2all": (2_000, ["--arity", "6", "--layers", "1000,1000", "--thresholds", "3",
-                          "--tau", "10", "--candidates", "0,0", "--candidate-group", "32",
-                          "--epochs", "10", "--lr-decay", "5", "--augment-shift", "1"]),
-    "lut6x2s": (800, ["--arity", "6", "--layers", "400,400", "--thresholds", "3",
-                      "--tau", "6", "--candidates", "0,32", "--candidate-group", "32",
-                      "--epochs", "10", "--lr-decay", "5", "--augment-shift", "1"]),
-    # a narrow first layer under a wide last one: what a pruned head keeps is cheap
-    "lut6n300": (1_300, ["--arity", "6", "--layers", "300,1000", "--thresholds", "3",
-                         "--tau", "10", "--candidates", "0,0", "--candidate-group", "32",
-                         "--epochs", "10", "--lr-decay", "5", "--augment-shift", "1"]),
-    "lut6n300e20": (1_300, ["--arity", "6", "--layers", "300,1000", "--thresholds", "3",
-                            "--tau", "10", "--candidates", "0,0", "--candidate-group", "32",
-                            "--epochs", "20", "--lr-decay", "10", "--augment-shift", "1"]),
-    "lut6n200": (1_200, ["--arity", "6", "--layers", "200,1000", "--thresholds", "3",
-                         "--tau", "10", "--candidates", "0,0", "--candidate-group", "32",
-                         "--epochs", "10", "--lr-decay", "5", "--augment-shift", "1"]),
-    "lut6n200w": (2_200, ["--arity", "6", "--layers", "200,2000", "--thresholds", "3",
-                          "--tau", "14", "--candidates", "0,0", "--candidate-group", "32",
-                          "--epochs", "10", "--lr-decay", "5", "--augment-shift", "1"]),
     # one layer: every gate reads learned inputs and feeds the head directly
     "1layer8k": (8_000, ["--layers", "8000", "--thresholds", "3", "--tau", "30",
                          "--epochs", "4"]),
@@ -170,6 +143,19 @@ RECIPES = {  # name: (gate budget, lgn-train flags)
     "48k": (48_000, ["--layers", "16000,16000,16000", "--thresholds", "2", "--tau", "40",
                      "--epochs", "3"]),
 }
+# DWN's shape: 6-input gates whose first layer picks among all the input bits (the last
+# among 32 or all of the first's), and a wide last layer for `lgn-train prune` to choose
+# the head from; shifted images, the rate decayed over the second half. The `n` nets put
+# a narrow first layer under a wide last one: what a pruned head keeps of it is cheap.
+for name, layers, tau, candidates, epochs in (
+        ("lut6x1", "1000", 10, "0", 12), ("lut6x2", "1000,1000", 10, "0,32", 10),
+        ("lut6x2all", "1000,1000", 10, "0,0", 10), ("lut6x2s", "400,400", 6, "0,32", 10),
+        ("lut6n300", "300,1000", 10, "0,0", 10), ("lut6n300e20", "300,1000", 10, "0,0", 20),
+        ("lut6n200", "200,1000", 10, "0,0", 10), ("lut6n200w", "200,2000", 14, "0,0", 10)):
+    RECIPES[name] = (sum(int(n) for n in layers.split(",")), [
+        "--arity", "6", "--layers", layers, "--thresholds", "3", "--tau", str(tau),
+        "--candidates", candidates, "--candidate-group", "32", "--epochs", str(epochs),
+        "--lr-decay", str(epochs // 2), "--augment-shift", "1"])
 # small heads: the same 4,000-gate hidden layer, then 10 classes x {10, 50, 100, 600} bits
 # (tau about sqrt(bits per class))
 for bits, tau in ((10, 3), (50, 7), (100, 10), (600, 25)):
