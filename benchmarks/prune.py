@@ -9,10 +9,11 @@ and yosys `synth_xilinx` on the whole module (benchmarks/fpga.py's `measure`, no
 and route). The trained width is the first row (not pruned).
 
 With --finetune, each pruned width (and each swapped head) is also trained on
-(`lgn-train --init-from`: the kept gates and wiring, so the logic can only shrink) and
-measured again; with --swap-rounds N, each width (the trained one too) also gets its slots
-reassigned (`lgn-train prune --swap-rounds N`: any class's bit or its complement) and is
-measured again, once per --bit-cost L given (the search then weighs the head's heap bits
+(`lgn-train --init-from`: the kept gates and their wiring, no gate added; a bit kept in
+two slots may become two gates once they train apart) and measured again; with
+--swap-rounds N, each width (the trained one too) also gets its slots reassigned
+(`lgn-train prune --swap-rounds N`: any class's bit or its complement) and is measured
+again, once per --bit-cost L given (the search then weighs the head's heap bits
 too; 0 is the accuracy-only search) and --gate-cost G given (a logic gate's weight beside
 them; 0, the default: the head alone), the search stopped by --held-out N training samples
 if given. Prints a table and writes benchmarks/results/prune.json (rows merged by model, group,
