@@ -151,7 +151,8 @@ for name, layers, tau, candidates, epochs in (
         ("lut6x1", "1000", 10, "0", 12), ("lut6x2", "1000,1000", 10, "0,32", 10),
         ("lut6x2all", "1000,1000", 10, "0,0", 10), ("lut6x2s", "400,400", 6, "0,32", 10),
         ("lut6n300", "300,1000", 10, "0,0", 10), ("lut6n300e20", "300,1000", 10, "0,0", 20),
-        ("lut6n200", "200,1000", 10, "0,0", 10), ("lut6n200w", "200,2000", 14, "0,0", 10)):
+        ("lut6n200", "200,1000", 10, "0,0", 10), ("lut6n200w", "200,2000", 14, "0,0", 10),
+        ("lut6n300w", "300,2000", 14, "0,0", 10)):
     RECIPES[name] = (sum(int(n) for n in layers.split(",")), [
         "--arity", "6", "--layers", layers, "--thresholds", "3", "--tau", str(tau),
         "--candidates", candidates, "--candidate-group", "32", "--epochs", str(epochs),
