@@ -134,26 +134,26 @@ def key(row: dict) -> tuple:
             (swaps.get("held_out") or {}).get("samples", 0))
 
 
-def costs(text: str) -> list[float]:
-    """--bit-cost's and --gate-cost's values; argparse turns the error into a usage line."""
+def listed(text: str, convert, noun: str, least: float) -> list:
+    """A comma-separated flag's values, each at least `least` (NaN is not); argparse turns
+    the error into a usage line."""
     try:
-        costs = [float(value) for value in text.split(",")]
+        values = [convert(value) for value in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"takes numbers separated by commas, got {text!r}")
-    if not all(cost >= 0 for cost in costs):  # also NaN
-        raise argparse.ArgumentTypeError(f"values must be 0 or more, got {text}")
-    return costs
+        raise argparse.ArgumentTypeError(f"takes {noun} separated by commas, got {text!r}")
+    if not all(value >= least for value in values):  # also NaN
+        raise argparse.ArgumentTypeError(f"values must be {least:g} or more, got {text}")
+    return values
+
+
+def costs(text: str) -> list[float]:
+    """--bit-cost's and --gate-cost's values."""
+    return listed(text, float, "numbers", 0)
 
 
 def widths(text: str) -> list[int]:
     """--group-sizes: bits per class, widest first (each prunes from the trained width)."""
-    try:
-        groups = {int(value) for value in text.split(",")}
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"takes integers separated by commas, got {text!r}")
-    if min(groups) < 1:
-        raise argparse.ArgumentTypeError(f"values must be 1 or more, got {text}")
-    return sorted(groups, reverse=True)
+    return sorted(set(listed(text, int, "integers", 1)), reverse=True)
 
 
 def schedule(text: str) -> tuple[int, float]:
@@ -201,7 +201,6 @@ def main(argv=None) -> int:
     p.add_argument("--no-synth", action="store_true", help="accuracy and gates only")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per yosys run")
     args = p.parse_args(argv)
-    finetune = args.finetune
     if not args.swap_rounds and (args.swapped_only or args.bit_cost != [0.0] or args.held_out):
         p.error("--bit-cost, --held-out and --swapped-only apply only with --swap-rounds N")
     if args.gate_cost is not None and not any(args.bit_cost):
@@ -225,15 +224,16 @@ def main(argv=None) -> int:
                 paths = []
             elif group != trained:
                 paths = [narrowed(name, Path(path), group, data_flags)]
-                if finetune:
-                    paths.append(finetuned(paths[0], *finetune, shift, data_flags))
+                if args.finetune:
+                    paths.append(finetuned(paths[0], *args.finetune, shift, data_flags))
             for bit_cost in args.bit_cost if args.swap_rounds else ():
                 for gate_cost in gate_costs if bit_cost else [0.0]:
                     paths.append(narrowed(name, Path(path), group, data_flags,
                                           args.swap_rounds, bit_cost, gate_cost,
                                           args.held_out))
-                    if finetune:
-                        paths.append(finetuned(paths[-1], *finetune, shift, data_flags))
+                    if args.finetune:
+                        paths.append(finetuned(paths[-1], *args.finetune, shift,
+                                                   data_flags))
             for model_path in paths:
                 row = measure_model(name, model_path, trained, test_images, args.timeout,
                                     not args.no_synth)
