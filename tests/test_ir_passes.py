@@ -299,6 +299,24 @@ def test_abc_pass_preserves_function_and_never_adds_gates(seed, arity):
         assert report["after"]["gates"] <= report["before"]["gates"]
 
 
+def test_abc_map_gives_2_input_gates_computing_the_net():
+    """The count accuracy_frontier reports for nets of 6-input gates: every mapped gate
+    has at most two operands and the netlist scores every input as the model does."""
+    _needs_yosys()
+    from lgn_compile.passes.abc import abc_map
+
+    model = _validate(random_model_dict(6, num_inputs=10, layer_sizes=(12, 8),
+                                        num_classes=2, arity=6))
+    optimized, _ = optimize_model(model, PRESETS[2])
+    mapped = abc_map(optimized)
+    ir.validate(mapped)
+    arities = {len(mapped.nodes[n]["operands"]) for n in ir.topological_gates(mapped)}
+    assert arities <= {1, 2} and 2 in arities
+    assert ir.stats(mapped)["gates"] > ir.stats(optimized)["gates"]  # a 6-input gate is many
+    bits = all_input_bits(model.num_inputs)
+    assert np.array_equal(evaluate.scores(mapped, bits), brute_force_scores(model, bits))
+
+
 def test_abc_pass_is_proven_equivalent_by_yosys():
     _needs_yosys()
     from lgn_compile.backends.verilog import emit_verilog

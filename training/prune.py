@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import networkx as nx
 import numpy as np
@@ -95,6 +96,17 @@ def select_head(outputs: np.ndarray, labels: np.ndarray, group_size: int,
 SWAP_TAU_SCALE = 0.5
 
 
+class Kept(NamedTuple):
+    """The swap search's round to keep, by the held-out objective (the swaps made up to it
+    count, the later ones are undone)."""
+
+    objective: float
+    slots: np.ndarray
+    loss: float  # training cross-entropy
+    round: int
+    swaps: int
+
+
 def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: float,
                rounds: int, per_round: int = 16, bit_cost: float = 0.0,
                cones: Cones | None = None, held_out: HeldOut | None = None,
@@ -151,8 +163,7 @@ def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: f
     loss = start
     if held_out is not None:
         held_start = held_out.loss(slots, tau)
-        # (objective, slots, training loss, round, swaps so far) of the round to keep
-        best = (held_start + cost(slots), slots, loss, 0, 0)
+        best = Kept(held_start + cost(slots), slots, loss, 0, 0)
     for done in range(1, rounds + 1):
         moved = 0
         for c in range(classes):
@@ -205,14 +216,14 @@ def swap_slots(outputs: np.ndarray, labels: np.ndarray, keep: np.ndarray, tau: f
                 + (f" ({cones.size(slots)} logic gates)" if cones is not None else ""))
         if held_out is not None:
             held_objective = held_loss + cost(slots)
-            if held_objective < best[0]:
-                best = (held_objective, slots, loss, done, swaps)
-            elif done - best[3] >= HELD_OUT_PATIENCE:
+            if held_objective < best.objective:
+                best = Kept(held_objective, slots, loss, done, swaps)
+            elif done - best.round >= HELD_OUT_PATIENCE:
                 break
         if not moved:
             break
     if held_out is not None:
-        _, slots, loss, kept_round, swaps = best  # the swaps made up to the kept round
+        slots, loss, kept_round, swaps = best.slots, best.loss, best.round, best.swaps
     chosen = np.stack([np.repeat(np.arange(2 * width), row) for row in slots])
     stats = {"rounds": done, "swaps": swaps, "loss_before": round(start, 6),
              "loss_after": round(loss, 6),
