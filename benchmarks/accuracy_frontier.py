@@ -192,6 +192,12 @@ def check_through_c(model, work: Path, test_images, name: str):
     return compiled, report
 
 
+def gates_2input(model) -> int:
+    """The -O2 logic as ABC maps it to 2-input gates: a net of wider gates counted in the
+    unit of the 2-input anchors (difflogic's 48k gates)."""
+    return ir.stats(abc_map(optimize_model(model, PRESETS[2])[0]))["gates"]
+
+
 def run_recipe(name: str, data_dir: str, extra: list[str], test_images,
                reuse: bool = False) -> dict:
     budget, flags = RECIPES[name]
@@ -211,9 +217,6 @@ def run_recipe(name: str, data_dir: str, extra: list[str], test_images,
         seconds = time.perf_counter() - start
         model = load_model(model_path)
     compiled, report = check_through_c(model, work, test_images, name)
-    # nets of wider gates against the 2-input anchors (difflogic's 48k gates): the -O2
-    # logic as ABC maps it to 2-input gates
-    gates_2input = ir.stats(abc_map(optimize_model(model, PRESETS[2])[0]))["gates"]
     labels = test_images[1]
     accuracy, training = model.meta["accuracy"], model.meta["training"]
     after = report["optimization"]["after"]
@@ -222,7 +225,7 @@ def run_recipe(name: str, data_dir: str, extra: list[str], test_images,
             "command": "lgn-train " + " ".join(command),
             "gates_before": model.num_gates, "gates_after": after["gates"],
             "inverters_after": after["inverters"], "depth_after": after["depth"],
-            "gates_2input": gates_2input,
+            "gates_2input": gates_2input(model),
             "test_discrete_c": float((compiled == labels).mean()),
             "test_images": len(labels),
             "test_discrete": accuracy["test_discrete"], "test_soft": accuracy["test_soft"],

@@ -6,7 +6,7 @@ test set (MNIST: all 10,000 images) through the compiled C (checked equal to the
 discrete forward), the prune's own seconds, and LUT6 -- the project's mapper on the logic
 (depth-optimal, and for area alone: `lut6_mapper_area`) plus the head synthesized alone,
 and yosys `synth_xilinx` on the whole module (benchmarks/fpga.py's `measure`, no place
-and route). The trained width is the first row (not pruned).
+and route); and the logic as ABC maps it to 2-input gates (`gates_2input`). The trained width is the first row (not pruned).
 
 With --finetune, each pruned width (and each swapped head) is also trained on
 (`lgn-train --init-from`: the kept gates and their wiring, no gate added; a bit kept in
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from accuracy_frontier import check_through_c  # benchmarks/ is the script's directory
+from accuracy_frontier import check_through_c, gates_2input  # benchmarks/ is the script's dir
 from fpga import measure
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import load_model
@@ -115,7 +115,8 @@ def measure_model(name: str, path: Path, trained: int, test_images, timeout: flo
                    logic_lut6_mapper=figures["lut_mapper"]["logic_lut6"],
                    lut6_mapper_area=figures["lut_mapper"]["lut6_area"],
                    head_lut6=figures["xilinx"]["head"]["lut6"],
-                   lut6_synth_xilinx=figures["xilinx"]["total"]["lut6"])
+                   lut6_synth_xilinx=figures["xilinx"]["total"]["lut6"],
+                   gates_2input=gates_2input(model))
     return row
 
 
@@ -245,7 +246,8 @@ def main(argv=None) -> int:
                 print(f"[{name}] {row}", file=sys.stderr, flush=True)
     print(f"{'model':14s} {'K':>4s} {'tuned':>5s} {'swaps':>5s} {'cost':>6s} {'gate':>5s} "
           f"{'held':>5s} {'acc (C)':>8s} {'gates':>6s} "
-          f"{'distinct':>8s} {'head':>5s} {'LUT6':>6s} {'area':>6s} {'xilinx':>7s} {'prune s':>8s}")
+          f"{'distinct':>8s} {'head':>5s} {'LUT6':>6s} {'area':>6s} {'xilinx':>7s} {'2-input':>7s} "
+          f"{'prune s':>8s}")
     for r in saved_rows():
         tuned = f"{r['finetune']['epochs']}ep" if r.get("finetune") else "-"
         swaps = str(r["swaps"]["swaps"]) if r.get("swaps") else "-"
@@ -259,7 +261,8 @@ def main(argv=None) -> int:
               f"{r['gates_after']:6,d} {r.get('head_distinct_bits', '-'):>8} "
               f"{r.get('head_lut6', '-'):>5} {r.get('lut6_mapper', '-'):>6} "
               f"{r.get('lut6_mapper_area', '-'):>6} "
-              f"{r.get('lut6_synth_xilinx', '-'):>7} {r['prune_seconds']:8.1f}")
+              f"{r.get('lut6_synth_xilinx', '-'):>7} {r.get('gates_2input', '-'):>7} "
+              f"{r['prune_seconds']:8.1f}")
     return 0
 
 
