@@ -4,10 +4,10 @@ each trained with lgn-train, compiled with lgn-compile's -O2 passes, and checked
 
 Each row of benchmarks/results/accuracy_frontier.json: the recipe's name and full command,
 gates before and after the passes (and inverters; and `gates_2input`, the logic after the
-passes as ABC maps it to 2-input gates, the unit of the 2-input anchors), discrete test accuracy of the trained
-net and of the compiled C (which must agree), soft accuracy and the gap, output bits
-(classes x group size), train time, device, threads and CPU model. Rows are merged by
-name, so recipes can be run one at a time:
+passes as ABC maps it to 2-input gates, the unit of the 2-input anchors), discrete test
+accuracy of the trained net and of the compiled C (which must agree), soft accuracy and
+the gap, output bits (classes x group size), train time, device, threads and CPU model.
+Rows are merged by name, so recipes can be run one at a time:
 
     python benchmarks/accuracy_frontier.py --data-dir DIR --only 8k
     python benchmarks/accuracy_frontier.py --data-dir DIR --only head10,head50 -- --epochs 1
@@ -32,6 +32,7 @@ import numpy as np
 
 from lgn_compile import ir
 from lgn_compile.compiler import compile_model, optimize_model
+from lgn_compile.errors import LgnError
 from lgn_compile.model_file import load_model
 from lgn_compile.passes import PRESETS
 from lgn_compile.passes.abc import abc_map
@@ -162,10 +163,14 @@ for name, layers, tau, candidates, epochs in (
         "--lr-decay", str(epochs // 2), "--augment-shift", "1"])
 # conv: each channel one 6-input gate whose leaves it learns in its 3x3 field (of all 3
 # threshold channels, then of 8 of the 32), OR pooling, then lut6n300w's dense layers
-RECIPES["conv6"] = (48_000, [
-    "--arity", "6", "--conv", "c32k3d1g3,pool,c64k3d1g8,pool", "--layers", "300,2000",
-    "--thresholds", "3", "--tau", "14", "--candidates", "0,0", "--candidate-group", "32",
-    "--epochs", "10", "--lr-decay", "5", "--augment-shift", "1", "--eval-every", "5"])
+# (conv6) or lut6n600w6k's for half the epochs (conv6w)
+for name, layers, tau, epochs, decay in (("conv6", "300,2000", 14, 10, 5),
+                                         ("conv6w", "600,6000", 24, 5, 3)):
+    RECIPES[name] = (48_000, [
+        "--arity", "6", "--conv", "c32k3d1g3,pool,c64k3d1g8,pool", "--layers", layers,
+        "--thresholds", "3", "--tau", str(tau), "--candidates", "0,0",
+        "--candidate-group", "32", "--epochs", str(epochs), "--lr-decay", str(decay),
+        "--augment-shift", "1", "--eval-every", "5"])
 # small heads: the same 4,000-gate hidden layer, then 10 classes x {10, 50, 100, 600} bits
 # (tau about sqrt(bits per class))
 for bits, tau in ((10, 3), (50, 7), (100, 10), (600, 25)):
@@ -199,7 +204,7 @@ def gates_2input(model) -> int:
 
 
 def run_recipe(name: str, data_dir: str, extra: list[str], test_images,
-               reuse: bool = False) -> dict:
+               reuse: bool = False, abc: bool = True) -> dict:
     budget, flags = RECIPES[name]
     work = WORK / name
     work.mkdir(parents=True, exist_ok=True)
@@ -225,7 +230,7 @@ def run_recipe(name: str, data_dir: str, extra: list[str], test_images,
             "command": "lgn-train " + " ".join(command),
             "gates_before": model.num_gates, "gates_after": after["gates"],
             "inverters_after": after["inverters"], "depth_after": after["depth"],
-            "gates_2input": gates_2input(model),
+            "gates_2input": gates_2input(model) if abc else None,
             "test_discrete_c": float((compiled == labels).mean()),
             "test_images": len(labels),
             "test_discrete": accuracy["test_discrete"], "test_soft": accuracy["test_soft"],
@@ -238,12 +243,19 @@ def run_recipe(name: str, data_dir: str, extra: list[str], test_images,
             "cpu": cpu_model(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
+def saved_rows() -> list[dict]:
+    return json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", help="directory with the MNIST IDX files")
     p.add_argument("--only", default=",".join(RECIPES),
                    help=f"comma-separated recipes to run (default: all: {', '.join(RECIPES)})")
     p.add_argument("--list", action="store_true", help="print the recipes and exit")
+    p.add_argument("--no-abc", action="store_true",
+                   help="leave out gates_2input (ABC in yosys takes tens of minutes on the "
+                        "conv nets' 25,000 6-input gates)")
     p.add_argument("--reuse", action="store_true",
                    help="compile and check the model a recipe already wrote (no training)")
     p.add_argument("extra", nargs="*", help="lgn-train flags that override every recipe")
@@ -258,11 +270,15 @@ def main(argv=None) -> int:
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
         p.error(f"unknown recipe(s) {', '.join(unknown)} (see --list)")
-    data = load_dataset("mnist", data_dir=args.data_dir, seed=0)
+    try:
+        data = load_dataset("mnist", data_dir=args.data_dir, seed=0)
+    except LgnError as error:
+        p.error(str(error))
     test_images = (data.test_features, np.asarray(data.test_labels))
-    rows = json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
     for name in names:
-        row = run_recipe(name, args.data_dir, args.extra, test_images, args.reuse)
+        row = run_recipe(name, args.data_dir, args.extra, test_images, args.reuse,
+                         not args.no_abc)
+        rows = saved_rows()  # read when written: a run beside this one keeps its rows
         old = next((r for r in rows if r["name"] == name), None)
         if args.reuse and old is not None and all(
                 old[k] == row[k] for k in ("command", "gates_before", "test_discrete")):
@@ -273,15 +289,15 @@ def main(argv=None) -> int:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps({"benchmark": "accuracy_frontier", "rows": rows},
                                       indent=1) + "\n")
-        print(f"[{name}] {row['gates_before']:,} gates -> {row['gates_after']:,} after -O2 "
-              f"({row['gates_2input']:,} as 2-input gates): "
+        two = f" ({row['gates_2input']:,} as 2-input gates)" if row["gates_2input"] else ""
+        print(f"[{name}] {row['gates_before']:,} gates -> {row['gates_after']:,} after -O2{two}: "
               f"{row['test_discrete_c']:.2%} on {row['test_images']:,} test images (C), "
               f"gap {row['gap']:.2%}, {row['classes_x_group']} output bits, "
               f"{row['train_seconds'] / 60:.1f} min", flush=True)
     print(f"{'recipe':11s} {'gates':>7s} {'after':>7s} {'2-input':>7s} {'acc (C)':>8s} "
           f"{'gap':>6s} {'out bits':>9s} {'min':>6s}")
-    for r in rows:
-        two = f"{r['gates_2input']:7,d}" if "gates_2input" in r else f"{'-':>7s}"
+    for r in saved_rows():
+        two = f"{r['gates_2input']:7,d}" if r.get("gates_2input") else f"{'-':>7s}"
         print(f"{r['name']:11s} {r['gates_before']:7,d} {r['gates_after']:7,d} {two} "
               f"{r['test_discrete_c']:8.2%} {r['gap']:6.2%} {r['output_bits']:9d} "
               f"{r['train_seconds'] / 60:6.1f}")
