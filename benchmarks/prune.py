@@ -6,7 +6,8 @@ test set (MNIST: all 10,000 images) through the compiled C (checked equal to the
 discrete forward), the prune's own seconds, and LUT6 -- the project's mapper on the logic
 (depth-optimal, and for area alone: `lut6_mapper_area`) plus the head synthesized alone,
 and yosys `synth_xilinx` on the whole module (benchmarks/fpga.py's `measure`, no place
-and route); and the logic as ABC maps it to 2-input gates (`gates_2input`). The trained width is the first row (not pruned).
+and route); and the logic as ABC maps it to 2-input gates (`gates_2input`). The trained
+width is the first row (not pruned).
 
 With --finetune, each pruned width (and each swapped head) is also trained on
 (`lgn-train --init-from`: the kept gates and their wiring, no gate added; a bit kept in
