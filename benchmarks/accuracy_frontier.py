@@ -254,8 +254,8 @@ def main(argv=None) -> int:
                    help=f"comma-separated recipes to run (default: all: {', '.join(RECIPES)})")
     p.add_argument("--list", action="store_true", help="print the recipes and exit")
     p.add_argument("--no-abc", action="store_true",
-                   help="leave out gates_2input (ABC in yosys takes tens of minutes on the "
-                        "conv nets' 25,000 6-input gates)")
+                   help="leave out gates_2input (ABC in the PyPI yosys had not finished "
+                        "after 16 min on conv6's 25,902 6-input gates)")
     p.add_argument("--reuse", action="store_true",
                    help="compile and check the model a recipe already wrote (no training)")
     p.add_argument("extra", nargs="*", help="lgn-train flags that override every recipe")
