@@ -243,8 +243,10 @@ def run_recipe(name: str, data_dir: str, extra: list[str], test_images,
             "cpu": cpu_model(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
-def saved_rows() -> list[dict]:
-    return json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
+def saved_rows(path: Path = RESULTS) -> list[dict]:
+    """A results file's rows as they are now (read again before each write, so two runs
+    side by side keep each other's rows; benchmarks/prune.py's file too)."""
+    return json.loads(path.read_text())["rows"] if path.exists() else []
 
 
 def main(argv=None) -> int:

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from accuracy_frontier import check_through_c, gates_2input  # benchmarks/ is the script's dir
+from accuracy_frontier import (  # benchmarks/ is the script's directory
+    check_through_c, gates_2input, saved_rows)
 from fpga import measure
 from lgn_compile.errors import LgnError
 from lgn_compile.model_file import load_model
@@ -119,12 +120,6 @@ def measure_model(name: str, path: Path, trained: int, test_images, timeout: flo
                    lut6_synth_xilinx=figures["xilinx"]["total"]["lut6"],
                    gates_2input=gates_2input(model))
     return row
-
-
-def saved_rows() -> list[dict]:
-    """The JSON's rows as they are now (read again before each write, so two runs for
-    different widths side by side keep each other's rows)."""
-    return json.loads(RESULTS.read_text())["rows"] if RESULTS.exists() else []
 
 
 def key(row: dict) -> tuple:
@@ -241,7 +236,7 @@ def main(argv=None) -> int:
                                     not args.no_synth)
                 row.update(cpu=cpu_model(),
                            date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-                rows = [r for r in saved_rows() if key(r) != key(row)] + [row]
+                rows = [r for r in saved_rows(RESULTS) if key(r) != key(row)] + [row]
                 RESULTS.write_text(json.dumps({"benchmark": "prune", "rows": rows},
                                               indent=1) + "\n")
                 print(f"[{name}] {row}", file=sys.stderr, flush=True)
@@ -249,7 +244,7 @@ def main(argv=None) -> int:
           f"{'held':>5s} {'acc (C)':>8s} {'gates':>6s} "
           f"{'distinct':>8s} {'head':>5s} {'LUT6':>6s} {'area':>6s} {'xilinx':>7s} {'2-input':>7s} "
           f"{'prune s':>8s}")
-    for r in saved_rows():
+    for r in saved_rows(RESULTS):
         tuned = f"{r['finetune']['epochs']}ep" if r.get("finetune") else "-"
         swaps = str(r["swaps"]["swaps"]) if r.get("swaps") else "-"
         swapped = r.get("swaps") or {}
