@@ -21,7 +21,7 @@ from lgn_train.layers import LogicLayer
 
 # (parametrization, arity, sampling): every gate kind and sampling mode
 GATES = [("softmax16", 2, "soft"), ("iwp", 2, "soft"), ("iwp", 3, "soft"),
-         ("softmax16", 2, "gumbel"), ("iwp", 2, "gumbel")]
+         ("softmax16", 2, "gumbel"), ("iwp", 2, "gumbel"), ("iwp", 3, "hard")]
 # conv geometry (kernel, stride, padding) on a 7x7 image: plain, padded, strided + padded
 GEOMETRY = [(3, 1, 0), (3, 1, 1), (3, 2, 1), (2, 2, 1)]
 
@@ -208,6 +208,27 @@ def test_relaxed_gradients_reach_every_gate_of_every_block(case):
     for name, param in net.named_parameters():
         assert param.grad is not None and torch.isfinite(param.grad).all(), name
         assert param.grad.abs().sum() > 0, name
+
+
+def test_hard_sampling_trains_exactly_the_discrete_conv_net():
+    """A conv net with learnable leaves under `sampling="hard"` (and a soft-built net set to
+    it, as `--init-from --sampling hard` does) scores in train mode as in eval mode."""
+    spec = [{"type": "conv", "out_channels": 4, "kernel_size": 3, "stride": 1, "padding": 1,
+             "depth": 2, "channels_per_tree": 2}, {"type": "or_pool", "kernel_size": 2,
+                                                    "stride": 2}]
+    net = scrambled(ConvLogicNet.build((2, 7, 7), 2, spec, [24], 3, tau=2.0, seed=1,
+                                       parametrization="iwp", arity=3, init="uniform",
+                                       connections="learnable", candidates=8))
+    bits, labels = image_task(net, n=48)
+    soft = net.train()(bits)
+    net.set_sampling("hard")
+    assert {block.sampling for block in net.modules() if hasattr(block, "sampling")} == {"hard"}
+    hard = net(bits)
+    torch.testing.assert_close(hard, net.eval()(bits), rtol=0, atol=1e-6)
+    assert not torch.allclose(soft, hard)
+    F.cross_entropy(net.train()(bits), labels).backward()
+    for name, param in net.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
 
 
 def test_config_rebuilds_the_conv_net_for_resuming(tmp_path):

@@ -482,6 +482,9 @@ def test_cli_bad_requests_are_one_line_and_write_nothing(digits_model, tmp_path,
 
 
 def test_cli_refuses_a_file_that_is_not_a_model(tmp_path, capsys):
+    bad_sampling = tmp_path / "bad_sampling.pt"
+    save_model(bad_sampling, {**raw, "meta": {**raw["meta"], "training": {
+        **raw["meta"]["training"], "sampling": "warm"}}})
     bogus = tmp_path / "bogus.pt"
     bogus.write_bytes(b"not a zip")
     assert train_main(["prune", str(bogus), "--group-size", "2", "-o",
@@ -533,6 +536,25 @@ def test_init_from_starts_at_the_pruned_net_and_keeps_its_shape(digits_model, tm
     assert_circuit_is_the_net(model)
 
 
+def test_init_from_can_finish_a_soft_net_with_hard_gates(digits_model, tmp_path):
+    """`--sampling` is how the gates relax in training, not part of the trained net: a
+    soft-trained file can be finished with hard gates (training then sees the discrete
+    net: no gap on the training set), and a later --init-from keeps the file's setting."""
+    hard, again = tmp_path / "hard.pt", tmp_path / "again.pt"
+    assert load_model(digits_model).meta["training"]["sampling"] == "soft"
+    assert train_main(["--init-from", str(digits_model), "--sampling", "hard", "--epochs", "1",
+                       "--lr", "0.01", "-q", "-o", str(hard)]) == 0
+    model = load_model(hard)
+    assert model.meta["training"]["sampling"] == "hard"
+    assert {layer["sampling"] for layer in model.config["layers"]} == {"hard"}
+    accuracy = model.meta["accuracy"]
+    assert accuracy["train_soft"] == accuracy["train_discrete"]
+    assert accuracy["test_soft"] == accuracy["test_discrete"]
+    assert_circuit_is_the_net(model)
+    assert train_main(["--init-from", str(hard), "--steps", "1", "-q", "-o", str(again)]) == 0
+    assert load_model(again).meta["training"]["sampling"] == "hard"
+
+
 def test_init_from_refusals_are_one_line_and_write_nothing(digits_model, tmp_path, capsys):
     from lgn_compile.model_file import save_model
     raw = torch.load(digits_model, weights_only=True)
@@ -541,6 +563,9 @@ def test_init_from_refusals_are_one_line_and_write_nothing(digits_model, tmp_pat
     bad_meta = tmp_path / "bad_meta.pt"
     save_model(bad_meta, {**raw, "meta": {**raw["meta"], "training": {
         **raw["meta"]["training"], "arity": "two"}}})
+    bad_sampling = tmp_path / "bad_sampling.pt"
+    save_model(bad_sampling, {**raw, "meta": {**raw["meta"], "training": {
+        **raw["meta"]["training"], "sampling": "warm"}}})
     bogus = tmp_path / "bogus.pt"
     bogus.write_bytes(b"not a zip")
     out = tmp_path / "out.pt"
@@ -548,6 +573,9 @@ def test_init_from_refusals_are_one_line_and_write_nothing(digits_model, tmp_pat
             (["--init-from", str(digits_model), "--resume", str(digits_model)], "one of them"),
             (["--init-from", str(no_meta)], "training settings"),
             (["--init-from", str(bad_meta)], "the model's setting arity = 'two'"),
+            (["--init-from", str(bad_sampling), "--sampling", "hard"], "sampling = 'warm'"),
+            (["--init-from", str(digits_model), "--sampling", "hard", "--gumbel-tau", "2"],
+             "--gumbel-tau applies only with --sampling gumbel"),
             (["--init-from", str(bogus)], "bogus.pt"),
             (["--init-from", str(tmp_path / "missing.pt")], "missing.pt"),
             # the file's net is trained as it is: a flag saying otherwise is not dropped

@@ -14,7 +14,7 @@ from lgn_compile import evaluate, ir
 from lgn_compile.model_file import load_model, save_model
 from lgn_train import LogicLayer, LogicNet, model_to_dict, train
 from lgn_train.layers import unique_connections
-from lgn_train.parametrizations import OP_TABLES
+from lgn_train.parametrizations import OP_TABLES, SAMPLINGS
 
 # (parametrization, activation, arity) for every supported combination
 PARAMETRIZATIONS = ([("softmax16", "sin", 2)]
@@ -129,7 +129,7 @@ def test_gumbel_straight_through_forward_is_hard_and_loss_decreases(case):
     assert torch.equal(net(bits), torch.from_numpy(net.discrete_scores(bits.numpy())).float() / 2.0)
 
 
-@pytest.mark.parametrize("sampling", ["soft", "gumbel"])
+@pytest.mark.parametrize("sampling", SAMPLINGS)
 @pytest.mark.parametrize("case", PARAMETRIZATIONS, ids=ids)
 def test_discrete_eval_equals_the_compiled_ir(tmp_path, case, sampling):
     """Train a few steps, save, load, build the IR: the IR's scores are the net's."""
@@ -155,6 +155,28 @@ def test_discrete_eval_equals_the_compiled_ir(tmp_path, case, sampling):
     # the net really uses k-input gates: some gate depends on all its operands
     tables = model.layers[0].table_ints()
     assert len(set(tables)) > 1
+
+
+@pytest.mark.parametrize("connections", ["random", "learnable"])
+@pytest.mark.parametrize("case", PARAMETRIZATIONS, ids=ids)
+def test_hard_sampling_trains_exactly_the_discrete_net(case, connections):
+    """`sampling="hard"`: the train-mode forward is the eval (discrete) net's scores, not
+    the relaxed net's, and the gradient still reaches every gate's and wire's logits; a
+    soft net of the same parameters scores otherwise (so the check can fail)."""
+    parametrization, activation, arity = case
+    bits, labels = toy_task(num_inputs=24, n=200, seed=arity)
+    nets = {sampling: LogicNet(24, [40, 30], 3, tau=2.0, seed=arity,
+                               parametrization=parametrization, activation=activation,
+                               arity=arity, init="uniform", sampling=sampling,
+                               connections=connections, candidates=8, candidate_group=4)
+            for sampling in ("soft", "hard")}
+    net = nets["hard"]
+    train_scores = net.train()(bits)
+    torch.testing.assert_close(train_scores, net.eval()(bits), rtol=0, atol=1e-6)
+    assert not torch.allclose(nets["soft"].train()(bits), train_scores)
+    torch.nn.functional.cross_entropy(net.train()(bits), labels % 3).backward()
+    for name, param in net.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
 
 
 @pytest.mark.parametrize("in_dim,out_dim,arity", [(30, 20, 2), (100, 60, 2), (50, 40, 3),

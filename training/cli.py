@@ -119,9 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(softmax16, default 5) or mean |theta| per IWP entry (default 1 for "
                         "sin, 3 for sigmoid)")
     p.add_argument("--sampling", choices=SAMPLINGS, default=d["sampling"],
-                   help="soft (relaxed gates) or gumbel (a hard Gumbel sample per gate per "
-                        "step, straight-through gradient; narrows the discretization gap) "
-                        f"(default: {d['sampling']})")
+                   help="soft (relaxed gates), gumbel (a hard Gumbel sample per gate per "
+                        "step, straight-through gradient; narrows the discretization gap) or "
+                        "hard (each gate's discrete table, straight-through gradient: trains "
+                        "the net evaluation sees; with --init-from, a finish for a soft-trained "
+                        f"net) (default: {d['sampling']})")
     p.add_argument("--gumbel-tau", type=float, default=d["gumbel_tau"], metavar="T",
                    help=f"Gumbel temperature (default: {d['gumbel_tau']:g})")
     p.add_argument("--connections", choices=CONNECTIONS, default=d["connections"],
@@ -175,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "wiring, tau and input encoder, e.g. a `lgn-train prune` result) with "
                         "a fresh optimizer; the net's shape and gate settings come from the "
                         "file (given again, they must agree), --lr, --epochs, --lr-decay, "
-                        "--batch-size and --augment-shift from the command line")
+                        "--batch-size and --augment-shift from the command line, and "
+                        "--sampling (e.g. hard, to finish a soft-trained net) from either")
     p.add_argument("--metrics-dir", metavar="DIR",
                    help="write metrics.json, metrics.csv and curves.png (accuracies, "
                         "discretization gap, gate utilization per evaluation) here")
@@ -268,7 +271,7 @@ APPLIES_ONLY = {
     **{flag: [LEARNABLE] for flag in ("candidates", "candidate_group", "connection_strength",
                                       "connection_lr")},
     # a Gumbel run samples its picks: neither relaxation is used
-    "connection_relax": [LEARNABLE, ("sampling", ("soft",), "--sampling soft")],
+    "connection_relax": [LEARNABLE, ("sampling", ("soft", "hard"), "--sampling soft or hard")],
     "gumbel_tau": [("sampling", ("gumbel",), "--sampling gumbel")],
     "activation": [("parametrization", ("iwp",), "--parametrization iwp")],
     "init_strength": [("init", ("residual",), "--init residual")],
@@ -641,6 +644,7 @@ def _run(args) -> int:
             raise LgnError(f"{args.resume}: {exc}") from exc
     elif initial is not None:
         net = initial["net"]
+        net.set_sampling(args.sampling, args.gumbel_tau)
     else:
         net = build_net(args, data, sizes)
     say = (lambda line: None) if args.quiet or rank else print
@@ -711,8 +715,10 @@ def _run(args) -> int:
 
 # what --init-from takes from the model file's recorded settings: the net's gate settings
 # (its widths come from the net itself; the optimizer's, the data's and the schedule's
-# settings from the command line)
-INIT_ARGS = ("dataset", "tau", "thresholds", "encoder", "conv", "name") + GATE_FLAGS
+# settings, and how the gates relax in training, from the command line)
+RELAX_ARGS = ("sampling", "gumbel_tau")
+INIT_ARGS = ("dataset", "tau", "thresholds", "encoder", "conv", "name") + tuple(
+    key for key in GATE_FLAGS if key not in RELAX_ARGS)
 
 
 def _initial_net(args) -> dict:
@@ -732,10 +738,13 @@ def _initial_net(args) -> dict:
     if encoder is None or not isinstance(training, dict):
         raise LgnError(f"{args.init_from}: no input encoder or training settings; "
                        "--init-from needs a model file written by lgn-train")
-    recorded = {key: training[key] for key in INIT_ARGS if key in training}
+    recorded = {key: training[key] for key in INIT_ARGS + RELAX_ARGS if key in training}
     if model.meta.get("dataset") is not None:
         recorded["dataset"] = model.meta["dataset"]
-    take_settings(args, resumed_settings(recorded, args.init_from, "model"))
+    recorded = resumed_settings(recorded, args.init_from, "model")
+    # the relaxation is the file's unless the command line changes it
+    take_settings(args, {key: value for key, value in recorded.items()
+                         if not (key in RELAX_ARGS and key in args.given)})
     # the net's own widths and tau (a pruned head is narrower, its tau scaled), and the
     # encoder's thresholds, over what the file's meta says
     widths = training.get("layers") if "arch" in model.config else net.layer_sizes

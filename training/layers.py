@@ -203,8 +203,9 @@ class LogicLayer(GateBlock):
             (softmax16, default 5) or the mean |theta| of IWP entries (default 1 for sin,
             3 for sigmoid).
         activation: IWP weight of angle theta: "sin" (0.5 + 0.5 sin theta) or "sigmoid".
-        sampling: "soft" (relaxed gates) or "gumbel" (hard Gumbel sample, straight-through
-            gradient; one sample per neuron per forward, shared by the batch).
+        sampling: "soft" (relaxed gates), "gumbel" (hard Gumbel sample, straight-through
+            gradient; one sample per neuron per forward, shared by the batch) or "hard"
+            (the discrete gate, straight-through gradient of the relaxed one; no noise).
         gumbel_tau: temperature of the Gumbel relaxation (smaller is closer to hard).
         candidates, candidate_group, connection_strength, connection_relax: learnable
             wiring only (see below): candidates per operand (0, or at least in_dim: every
@@ -388,8 +389,13 @@ class LogicLayer(GateBlock):
     def relaxed_gates(self, operands: list[torch.Tensor], sample: bool = False) -> torch.Tensor:
         """The relaxed gates on their operands, given as `arity` tensors [..., out_dim]
         (for callers that lay the operands out themselves, e.g. conv trees)."""
-        weights = (self.param.sample(self.logits, self.gumbel_tau) if sample
-                   else self.truth_table_weights())
+        if sample:
+            weights = self.param.sample(self.logits, self.gumbel_tau)
+        else:
+            weights = self.truth_table_weights()
+            if self.sampling == "hard":  # the discrete gate forward, the relaxed gradient
+                weights = parametrizations.straight_through(
+                    self.param.tables(self.logits).to(weights), weights)
         return _multilinear(weights, operands)
 
     def truth_table_weights(self) -> torch.Tensor:
@@ -557,6 +563,20 @@ class LogicNet(nn.Module):
     @property
     def tau(self) -> float:
         return self.group_sum.tau
+
+    def set_sampling(self, sampling: str, gumbel_tau: float = 1.0) -> None:
+        """How every gate relaxes in training. Not part of the trained net (the discrete
+        net and the parameters are the same), so a run may finish a soft-trained net with
+        hard or Gumbel gates (`lgn-train --init-from`)."""
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"unknown sampling {sampling!r} (choose from {', '.join(SAMPLINGS)})")
+        if not gumbel_tau > 0:
+            raise ValueError(f"gumbel_tau must be positive, got {gumbel_tau}")
+        for block in self.modules():
+            if isinstance(block, GateBlock):
+                block.sampling = sampling
+            if isinstance(block, LogicLayer):
+                block.gumbel_tau = float(gumbel_tau)
 
     @property
     def num_gates(self) -> int:

@@ -12,7 +12,10 @@ over its real-valued operands, so both parametrizations share one forward.
 
 Sampling (Mind the Gap): `sample(theta, tau)` draws one Gumbel sample per neuron and
 returns the hard (0/1) table in the forward pass with the gradient of the relaxed
-(tempered) sample in the backward pass (straight-through estimator).
+(tempered) sample in the backward pass (straight-through estimator). "hard" sampling
+uses no noise: the forward pass is the neuron's discrete gate (`tables`), the backward
+pass the relaxed table's gradient, so training sees the net evaluation will see (a finish
+for a soft-trained net whose discretization gap costs accuracy).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from lgn_compile.gates import difflogic_op_to_table
 PARAMETRIZATIONS = ("softmax16", "iwp")
 IWP_ACTIVATIONS = ("sin", "sigmoid")
 INITS = ("residual", "uniform")
-SAMPLINGS = ("soft", "gumbel")
+SAMPLINGS = ("soft", "gumbel", "hard")
 _EPS = 1e-6
 
 
