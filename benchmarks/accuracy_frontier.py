@@ -17,6 +17,10 @@ Rows are merged by name, so recipes can be run one at a time:
 --reuse compiles and checks the model a recipe already wrote (build/accuracy_frontier/NAME/
 model.pt), taking its train time from the model file: for a run whose check was cut short.
 
+A finish (FINISHES) is a second run from a recipe's trained net (`lgn-train --init-from`,
+e.g. `--sampling hard` on its own discrete gates); its row says which recipe it starts
+from and counts both runs' train time.
+
 Extra lgn-train flags after `--` override every selected recipe (and are recorded).
 """
 
@@ -171,6 +175,16 @@ for name, layers, tau, epochs, decay in (("conv6", "300,2000", 14, 10, 5),
         "--thresholds", "3", "--tau", str(tau), "--candidates", "0,0",
         "--candidate-group", "32", "--epochs", str(epochs), "--lr-decay", str(decay),
         "--augment-shift", "1", "--eval-every", "5"])
+# Finishes: a second lgn-train run from a recipe's trained net (`--init-from` its model,
+# which sets the net and its gate settings); name: (gate budget, the recipe it starts
+# from, the run's flags). Its train time is both runs'.
+FINISH_COMMON = ["--batch-size", "128", "--seed", "0", "--eval-every", "1"]
+FINISHES = {
+    # conv6 on its own discrete gates (`--sampling hard`) at a small rate decayed to 0:
+    # its 0.50-point discretization gap becomes training signal
+    "conv6hard": (48_000, "conv6", ["--sampling", "hard", "--lr", "0.002", "--epochs", "2",
+                                    "--lr-decay", "2", "--augment-shift", "1"]),
+}
 # small heads: the same 4,000-gate hidden layer, then 10 classes x {10, 50, 100, 600} bits
 # (tau about sqrt(bits per class))
 for bits, tau in ((10, 3), (50, 7), (100, 10), (600, 25)):
@@ -203,14 +217,30 @@ def gates_2input(model) -> int:
     return ir.stats(abc_map(optimize_model(model, PRESETS[2])[0]))["gates"]
 
 
+def start_of(name: str) -> tuple[int, list[str], float]:
+    """A recipe's (budget, lgn-train flags before the run's own, seconds trained before):
+    a finish starts from its recipe's model, which must have been trained."""
+    if name in RECIPES:
+        budget, flags = RECIPES[name]
+        return budget, COMMON + flags, 0.0
+    budget, start, flags = FINISHES[name]
+    model_path = WORK / start / "model.pt"
+    if not model_path.exists():
+        raise SystemExit(f"[{name}] starts from {start}'s model: run --only {start} first")
+    row = next((r for r in saved_rows() if r["name"] == start), None)
+    earlier = (row["train_seconds"] if row is not None
+               else load_model(model_path).meta["training"]["seconds"])
+    return budget, ["--init-from", str(model_path)] + FINISH_COMMON + flags, earlier
+
+
 def run_recipe(name: str, data_dir: str, extra: list[str], test_images,
                reuse: bool = False, abc: bool = True) -> dict:
-    budget, flags = RECIPES[name]
+    budget, flags, earlier = start_of(name)
     work = WORK / name
     work.mkdir(parents=True, exist_ok=True)
     model_path = work / "model.pt"
-    command = COMMON + flags + extra + ["--data-dir", data_dir, "-q", "--checkpoint",
-                                        str(work / "checkpoint.pt"), "-o", str(model_path)]
+    command = flags + extra + ["--data-dir", data_dir, "-q", "--checkpoint",
+                               str(work / "checkpoint.pt"), "-o", str(model_path)]
     print(f"[{name}] lgn-train " + " ".join(command), flush=True)
     if reuse and model_path.exists():
         model = load_model(model_path)
@@ -221,6 +251,7 @@ def run_recipe(name: str, data_dir: str, extra: list[str], test_images,
             raise SystemExit(f"[{name}] lgn-train failed")
         seconds = time.perf_counter() - start
         model = load_model(model_path)
+    seconds += earlier
     compiled, report = check_through_c(model, work, test_images, name)
     labels = test_images[1]
     accuracy, training = model.meta["accuracy"], model.meta["training"]
@@ -228,6 +259,7 @@ def run_recipe(name: str, data_dir: str, extra: list[str], test_images,
     num_classes = model.num_classes
     return {"name": name, "budget": budget,
             "command": "lgn-train " + " ".join(command),
+            **({"from": FINISHES[name][1]} if name in FINISHES else {}),
             "gates_before": model.num_gates, "gates_after": after["gates"],
             "inverters_after": after["inverters"], "depth_after": after["depth"],
             "gates_2input": gates_2input(model) if abc else None,
@@ -252,8 +284,9 @@ def saved_rows(path: Path = RESULTS) -> list[dict]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", help="directory with the MNIST IDX files")
-    p.add_argument("--only", default=",".join(RECIPES),
-                   help=f"comma-separated recipes to run (default: all: {', '.join(RECIPES)})")
+    p.add_argument("--only", default=",".join([*RECIPES, *FINISHES]),
+                   help="comma-separated recipes to run (default: all, finishes after "
+                        f"their recipes: {', '.join([*RECIPES, *FINISHES])})")
     p.add_argument("--list", action="store_true", help="print the recipes and exit")
     p.add_argument("--no-abc", action="store_true",
                    help="leave out gates_2input (ABC in the PyPI yosys had not finished "
@@ -265,11 +298,13 @@ def main(argv=None) -> int:
     if args.list:
         for name, (budget, flags) in RECIPES.items():
             print(f"{name:8s} <= {budget:6,d} gates: {' '.join(flags)}")
+        for name, (budget, start, flags) in FINISHES.items():
+            print(f"{name:8s} <= {budget:6,d} gates: {start}'s net, then {' '.join(flags)}")
         return 0
     if not args.data_dir:
         p.error("--data-dir is required")
     names = [n.strip() for n in args.only.split(",") if n.strip()]
-    unknown = [n for n in names if n not in RECIPES]
+    unknown = [n for n in names if n not in RECIPES and n not in FINISHES]
     if unknown:
         p.error(f"unknown recipe(s) {', '.join(unknown)} (see --list)")
     try:
