@@ -40,6 +40,7 @@ from lgn_compile.errors import LgnError
 from lgn_compile.model_file import load_model
 from lgn_compile.passes import PRESETS
 from lgn_compile.passes.abc import abc_map
+from lgn_compile.synth import fast_yosys, yosys_build
 from lgn_compile.verify import c_library
 from lgn_train.cli import main as train_main
 from lgn_train.data import load_dataset
@@ -213,10 +214,11 @@ def check_through_c(model, work: Path, test_images, name: str):
     return compiled, report
 
 
-def gates_2input(model) -> int:
+def gates_2input(model) -> dict:
     """The -O2 logic as ABC maps it to 2-input gates: a net of wider gates counted in the
-    unit of the 2-input anchors (difflogic's 48k gates)."""
-    return ir.stats(abc_map(optimize_model(model, PRESETS[2])[0]))["gates"]
+    unit of the 2-input anchors (difflogic's 48k gates); and which yosys's ABC counted."""
+    gates = ir.stats(abc_map(optimize_model(model, PRESETS[2])[0]))["gates"]
+    return {"gates_2input": gates, "abc_yosys": yosys_build(fast_yosys())}
 
 
 def start_of(name: str) -> tuple[int, list[str], float]:
@@ -264,7 +266,7 @@ def run_recipe(name: str, data_dir: str, extra: list[str], test_images,
             **({"from": FINISHES[name][1]} if name in FINISHES else {}),
             "gates_before": model.num_gates, "gates_after": after["gates"],
             "inverters_after": after["inverters"], "depth_after": after["depth"],
-            "gates_2input": gates_2input(model) if abc else None,
+            **(gates_2input(model) if abc else {"gates_2input": None}),
             "test_discrete_c": float((compiled == labels).mean()),
             "test_images": len(labels),
             "test_discrete": accuracy["test_discrete"], "test_soft": accuracy["test_soft"],

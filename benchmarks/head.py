@@ -71,9 +71,9 @@ def main() -> None:
     args = parser.parse_args()
     from lgn_compile.model_file import load_model
     from lgn_compile.passes import PRESETS, optimize_model
-    from lgn_compile.synth import native_yosys, yosys_executable
+    from lgn_compile.synth import fast_yosys, yosys_build
 
-    yosys = None if args.no_synth else (native_yosys() or yosys_executable())
+    yosys = None if args.no_synth else fast_yosys()
     rows = []
     for spec in args.model:
         name, path = spec.split("=", 1)
@@ -100,8 +100,8 @@ def main() -> None:
     rows = [row for row in kept if row["model"] not in measured] + rows
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"cpu": cpu_model(), "cpus": os.cpu_count(),
-                                   "yosys": "native" if yosys and "yowasp" not in yosys
-                                   else "yowasp", "rows": rows}, indent=2) + "\n")
+                                   "yosys": yosys_build(yosys) if yosys else None,
+                                   "rows": rows}, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 
 

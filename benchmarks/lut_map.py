@@ -37,7 +37,7 @@ from lgn_compile.exports import export_blif
 from lgn_compile.model_file import _validate, load_model
 from lgn_compile.passes import PRESETS, optimize_model
 from lgn_compile.random_net import random_model_dict
-from lgn_compile.synth import yosys_executable
+from lgn_compile.synth import fast_yosys
 from lgn_compile.techmap import lut_map
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +52,7 @@ TIMEOUT_S = 1200
 
 
 def yosys() -> str:
-    return shutil.which("yosys") or yosys_executable()
+    return fast_yosys()
 
 
 def run_yosys(blif: str, commands: str, workdir: Path) -> tuple[dict, int | None, float]:

@@ -118,7 +118,7 @@ def measure_model(name: str, path: Path, trained: int, test_images, timeout: flo
                    lut6_mapper_area=figures["lut_mapper"]["lut6_area"],
                    head_lut6=figures["xilinx"]["head"]["lut6"],
                    lut6_synth_xilinx=figures["xilinx"]["total"]["lut6"],
-                   gates_2input=gates_2input(model))
+                   **gates_2input(model))
     return row
 
 

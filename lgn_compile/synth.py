@@ -137,7 +137,7 @@ def pnr_tools(device: str = DEFAULT_PNR_DEVICE) -> tuple[str, str]:
     if nextpnr is None:
         raise LgnError(f"place and route needs nextpnr-{family}: `pip install {program}` "
                        "(or `pip install 'lgn-compile[sim]'`)")
-    return native_yosys() or yosys_executable(), nextpnr
+    return fast_yosys(), nextpnr
 
 
 def pnr_wrapper(ports, top: str) -> str:
@@ -169,6 +169,18 @@ def pnr_wrapper(ports, top: str) -> str:
 def native_yosys() -> str | None:
     """Debian's yosys when on PATH: several times faster than the WebAssembly build."""
     return shutil.which("yosys")
+
+
+def fast_yosys() -> str:
+    """The yosys for long jobs (ABC, place-and-route synthesis): Debian's when on PATH,
+    else the PyPI build; LgnError if neither."""
+    return native_yosys() or yosys_executable()
+
+
+def yosys_build(yosys: str) -> str:
+    """"native" or "yowasp": which build a measurement ran on (their ABC versions differ,
+    and so do their results)."""
+    return "native" if yosys == native_yosys() else "yowasp"
 
 
 def pnr_report(verilog_source: str, ports, top: str, device: str = DEFAULT_PNR_DEVICE,
@@ -208,7 +220,7 @@ def pnr_report(verilog_source: str, ports, top: str, device: str = DEFAULT_PNR_D
             "fmax_mhz": round(fmax, 1) if fmax else None, "target_mhz": target_mhz,
             "latency_cycles": ports.latency, "latency_ns": round(cycles * 1000 / fmax, 2)
             if fmax else None, "synth_s": round(synth_s, 1), "pnr_s": round(pnr_s, 1),
-            "yosys": "native" if yosys == native_yosys() else "yowasp",
+            "yosys": yosys_build(yosys),
             "critical_path": _path_summary(critical)}
 
 

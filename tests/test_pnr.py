@@ -185,8 +185,7 @@ def test_flip_flops_are_the_modules_own_when_inputs_go_unread(tmp_path):
     from lgn_compile.synth import (
         PNR_TOP,
         _flip_flops_of,
-        native_yosys,
-        yosys_executable,
+        fast_yosys,
     )
 
     model = model_from_dict(random_model_dict(seed=5, num_inputs=16, layer_sizes=(6, 6),
@@ -197,7 +196,7 @@ def test_flip_flops_are_the_modules_own_when_inputs_go_unread(tmp_path):
     assert unread > 0
     (tmp_path / "sparse.v").write_text(files["sparse.v"])
     (tmp_path / "wrapper.v").write_text(pnr_wrapper(design.ports, "sparse"))
-    yosys = native_yosys() or yosys_executable()
+    yosys = fast_yosys()
 
     def synthesize(top: str, sources: str) -> dict:
         script = f"read_verilog {sources}; synth_ecp5 -top {top} -json {top}.json"

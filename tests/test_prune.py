@@ -482,9 +482,6 @@ def test_cli_bad_requests_are_one_line_and_write_nothing(digits_model, tmp_path,
 
 
 def test_cli_refuses_a_file_that_is_not_a_model(tmp_path, capsys):
-    bad_sampling = tmp_path / "bad_sampling.pt"
-    save_model(bad_sampling, {**raw, "meta": {**raw["meta"], "training": {
-        **raw["meta"]["training"], "sampling": "warm"}}})
     bogus = tmp_path / "bogus.pt"
     bogus.write_bytes(b"not a zip")
     assert train_main(["prune", str(bogus), "--group-size", "2", "-o",

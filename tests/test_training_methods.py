@@ -222,10 +222,10 @@ def test_gate_utilization_counts_non_constant_gates_that_reach_an_output():
 
 def test_every_combination_builds_and_rejects_bad_options():
     for parametrization, sampling, connections in itertools.product(
-            ("softmax16", "iwp"), ("soft", "gumbel"), ("random", "unique")):
+            ("softmax16", "iwp"), SAMPLINGS, ("random", "unique")):
         layer = LogicLayer(10, 8, parametrization, connections=connections, sampling=sampling)
         assert layer(torch.rand(3, 10)).shape == (3, 8)
-    for bad in ({"arity": 3}, {"sampling": "hard"}, {"gumbel_tau": 0.0}, {"init": "zeros"},
+    for bad in ({"arity": 3}, {"sampling": "warm"}, {"gumbel_tau": 0.0}, {"init": "zeros"},
                 {"parametrization": "iwp", "activation": "tanh"},
                 {"parametrization": "iwp", "arity": 7}):
         with pytest.raises(ValueError):

