@@ -187,6 +187,8 @@ FINISHES = {
     # its 0.50-point discretization gap becomes training signal
     "conv6hard": (48_000, "conv6", ["--sampling", "hard", "--lr", "0.002", "--epochs", "2",
                                     "--lr-decay", "2", "--augment-shift", "1"]),
+    "conv6whard": (48_000, "conv6w", ["--sampling", "hard", "--lr", "0.002", "--epochs", "2",
+                                      "--lr-decay", "2", "--augment-shift", "1"]),
 }
 # small heads: the same 4,000-gate hidden layer, then 10 classes x {10, 50, 100, 600} bits
 # (tau about sqrt(bits per class))

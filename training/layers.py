@@ -388,7 +388,8 @@ class LogicLayer(GateBlock):
 
     def relaxed_gates(self, operands: list[torch.Tensor], sample: bool = False) -> torch.Tensor:
         """The relaxed gates on their operands, given as `arity` tensors [..., out_dim]
-        (for callers that lay the operands out themselves, e.g. conv trees)."""
+        (for callers that lay the operands out themselves, e.g. conv trees); with sampling
+        "hard" the discrete tables with the relaxed tables' gradient."""
         if sample:
             weights = self.param.sample(self.logits, self.gumbel_tau)
         else:
