@@ -152,18 +152,20 @@ RECIPES = {  # name: (gate budget, lgn-train flags)
     "48k": (48_000, ["--layers", "16000,16000,16000", "--thresholds", "2", "--tau", "40",
                      "--epochs", "3"]),
 }
-# DWN's shape: 6-input gates (lutK: K-input) whose first layer picks among all the input bits (the last
-# among 32 or all of the first's), and a wide last layer for `lgn-train prune` to choose
-# the head from; shifted images, the rate decayed over the second half. The `n` nets put
-# a narrow first layer under a wide last one: what a pruned head keeps of it is cheap.
+# DWN's shape: 6-input gates (lutK: K-input) whose first layer picks among all the input
+# bits (the last among 32 or all of the first's), and a wide last layer for `lgn-train
+# prune` to choose the head from; shifted images, the rate decayed over the second half.
+# The `n` nets put a narrow first layer under a wide last one: what a pruned head keeps of
+# it is cheap.
 for name, layers, tau, candidates, epochs in (
         ("lut6x1", "1000", 10, "0", 12), ("lut6x2", "1000,1000", 10, "0,32", 10),
         ("lut6x2all", "1000,1000", 10, "0,0", 10), ("lut6x2s", "400,400", 6, "0,32", 10),
         ("lut6n300", "300,1000", 10, "0,0", 10), ("lut6n300e20", "300,1000", 10, "0,0", 20),
         ("lut6n200", "200,1000", 10, "0,0", 10), ("lut6n200w", "200,2000", 14, "0,0", 10),
         ("lut6n300w", "300,2000", 14, "0,0", 10), ("lut6n600w6k", "600,6000", 24, "0,0", 10),
-        # lut6n600w6k's shape in 4-input gates (3-9 two-input gates each, not 15-22)
-        ("lut4n600w6k", "600,6000", 24, "0,0", 10)):
+        # lut6n600w6k's shape in 4-input gates (3-9 two-input gates each, not 15-22), and
+        # a third wider
+        ("lut4n600w6k", "600,6000", 24, "0,0", 10), ("lut4n800w8k", "800,8000", 28, "0,0", 10)):
     RECIPES[name] = (sum(int(n) for n in layers.split(",")), [
         "--arity", name[3], "--layers", layers, "--thresholds", "3", "--tau", str(tau),
         "--candidates", candidates, "--candidate-group", "32", "--epochs", str(epochs),
