@@ -221,7 +221,7 @@ def test_hard_sampling_trains_exactly_the_discrete_conv_net():
                                        connections="learnable", candidates=8))
     bits, labels = image_task(net, n=48)
     soft = net.train()(bits)
-    net.set_sampling("hard")
+    net.set_relaxation("hard")
     assert {block.sampling for block in net.modules() if hasattr(block, "sampling")} == {"hard"}
     hard = net(bits)
     torch.testing.assert_close(hard, net.eval()(bits), rtol=0, atol=1e-6)

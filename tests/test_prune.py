@@ -550,6 +550,11 @@ def test_init_from_can_finish_a_soft_net_with_hard_gates(digits_model, tmp_path)
     assert_circuit_is_the_net(model)
     assert train_main(["--init-from", str(hard), "--steps", "1", "-q", "-o", str(again)]) == 0
     assert load_model(again).meta["training"]["sampling"] == "hard"
+    # the wiring's relaxation is a training setting too
+    assert train_main(["--init-from", str(hard), "--connection-relax", "soft", "--steps", "1",
+                       "-q", "-o", str(again)]) == 0
+    assert load_model(again).meta["training"]["connection_relax"] == "soft"
+    assert load_model(again).config["layers"][0]["connection_relax"] == "soft"
 
 
 def test_init_from_refusals_are_one_line_and_write_nothing(digits_model, tmp_path, capsys):

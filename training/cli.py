@@ -177,8 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "wiring, tau and input encoder, e.g. a `lgn-train prune` result) with "
                         "a fresh optimizer; the net's shape and gate settings come from the "
                         "file (given again, they must agree), --lr, --epochs, --lr-decay, "
-                        "--batch-size and --augment-shift from the command line, and "
-                        "--sampling (e.g. hard, to finish a soft-trained net) from either")
+                        "--batch-size and --augment-shift from the command line, and how "
+                        "gates and wires relax in training (--sampling, e.g. hard to finish "
+                        "a soft-trained net; --gumbel-tau, --connection-relax) from either")
     p.add_argument("--metrics-dir", metavar="DIR",
                    help="write metrics.json, metrics.csv and curves.png (accuracies, "
                         "discretization gap, gate utilization per evaluation) here")
@@ -644,7 +645,7 @@ def _run(args) -> int:
             raise LgnError(f"{args.resume}: {exc}") from exc
     elif initial is not None:
         net = initial["net"]
-        net.set_sampling(args.sampling, args.gumbel_tau)
+        net.set_relaxation(args.sampling, args.gumbel_tau, args.connection_relax)
     else:
         net = build_net(args, data, sizes)
     say = (lambda line: None) if args.quiet or rank else print
@@ -716,7 +717,7 @@ def _run(args) -> int:
 # what --init-from takes from the model file's recorded settings: the net's gate settings
 # (its widths come from the net itself; the optimizer's, the data's and the schedule's
 # settings, and how the gates relax in training, from the command line)
-RELAX_ARGS = ("sampling", "gumbel_tau")
+RELAX_ARGS = ("sampling", "gumbel_tau", "connection_relax")
 INIT_ARGS = ("dataset", "tau", "thresholds", "encoder", "conv", "name") + tuple(
     key for key in GATE_FLAGS if key not in RELAX_ARGS)
 

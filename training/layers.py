@@ -565,19 +565,25 @@ class LogicNet(nn.Module):
     def tau(self) -> float:
         return self.group_sum.tau
 
-    def set_sampling(self, sampling: str, gumbel_tau: float = 1.0) -> None:
-        """How every gate relaxes in training. Not part of the trained net (the discrete
-        net and the parameters are the same), so a run may finish a soft-trained net with
-        hard or Gumbel gates (`lgn-train --init-from`)."""
+    def set_relaxation(self, sampling: str, gumbel_tau: float = 1.0,
+                       connection_relax: str = "hard") -> None:
+        """How every gate (and learnable wire) relaxes in training. Not part of the trained
+        net (the discrete net and the parameters are the same), so a run may finish a
+        soft-trained net with hard or Gumbel gates (`lgn-train --init-from`)."""
         if sampling not in SAMPLINGS:
             raise ValueError(f"unknown sampling {sampling!r} (choose from {', '.join(SAMPLINGS)})")
         if not gumbel_tau > 0:
             raise ValueError(f"gumbel_tau must be positive, got {gumbel_tau}")
+        if connection_relax not in CONNECTION_RELAXES:
+            raise ValueError(f"unknown connection_relax {connection_relax!r} (choose from "
+                             f"{', '.join(CONNECTION_RELAXES)})")
         for block in self.modules():
             if isinstance(block, GateBlock):
                 block.sampling = sampling
             if isinstance(block, LogicLayer):
                 block.gumbel_tau = float(gumbel_tau)
+                if block.learnable:
+                    block.connection_relax = connection_relax
 
     @property
     def num_gates(self) -> int:
