@@ -22,7 +22,7 @@ from lgn_compile.passes import PRESETS, optimize_model
 from lgn_train import LogicLayer, LogicNet, model_to_dict, net_from_config
 from lgn_train.cli import main as train_main
 from lgn_compile import ir
-from lgn_compile.model_file import model_from_dict
+from lgn_compile.model_file import model_from_dict, save_model
 from lgn_train.prune import (HELD_OUT_PATIENCE, SIGNAL_COST, Cones, HeldOut, head_cost,
                              head_outputs, logic_cones, marginal_costs, narrow_head,
                              same_columns, scaled_tau, select_head, swap_slots)
@@ -102,7 +102,6 @@ def test_narrowed_net_computes_exactly_the_kept_bits(parametrization, arity, con
     assert narrowed.tau == 1.5 and narrowed.layer_sizes == [30, 9]
     # through the model file and the compiler: the circuit counts the kept bits
     path = tmp_path / "m.pt"
-    from lgn_compile.model_file import save_model
     save_model(path, model_to_dict(narrowed, None, {"dataset": "synthetic"}))
     model = load_model(path)
     rebuilt = net_from_config(model.config, model.state_dict).eval()
@@ -358,7 +357,6 @@ def test_swapped_head_computes_exactly_its_slots(parametrization, arity, connect
     expected = slot_scores(head_outputs(net, bits), chosen)
     assert np.array_equal(narrowed.discrete_scores(bits), expected)
     path = tmp_path / "m.pt"
-    from lgn_compile.model_file import save_model
     save_model(path, model_to_dict(narrowed, None, {"dataset": "synthetic"}))
     g, _ = optimize_model(load_model(path), PRESETS[2])
     assert np.array_equal(ir_scores(g, bits.astype(np.uint8)), expected)
@@ -550,6 +548,13 @@ def test_init_from_can_finish_a_soft_net_with_hard_gates(digits_model, tmp_path)
     assert_circuit_is_the_net(model)
     assert train_main(["--init-from", str(hard), "--steps", "1", "-q", "-o", str(again)]) == 0
     assert load_model(again).meta["training"]["sampling"] == "hard"
+    # a file whose meta predates a relaxation setting: its net's layers say what it is
+    older = tmp_path / "older.pt"
+    raw = torch.load(hard, weights_only=True)
+    training = {k: v for k, v in raw["meta"]["training"].items() if k != "sampling"}
+    save_model(older, {**raw, "meta": {**raw["meta"], "training": training}})
+    assert train_main(["--init-from", str(older), "--steps", "1", "-q", "-o", str(again)]) == 0
+    assert load_model(again).meta["training"]["sampling"] == "hard"
     # the wiring's relaxation is a training setting too
     assert train_main(["--init-from", str(hard), "--connection-relax", "soft", "--steps", "1",
                        "-q", "-o", str(again)]) == 0
@@ -558,7 +563,6 @@ def test_init_from_can_finish_a_soft_net_with_hard_gates(digits_model, tmp_path)
 
 
 def test_init_from_refusals_are_one_line_and_write_nothing(digits_model, tmp_path, capsys):
-    from lgn_compile.model_file import save_model
     raw = torch.load(digits_model, weights_only=True)
     no_meta = tmp_path / "no_meta.pt"  # e.g. an imported net: nothing says how it trained
     save_model(no_meta, {**raw, "meta": {}})

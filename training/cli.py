@@ -743,9 +743,13 @@ def _initial_net(args) -> dict:
     if model.meta.get("dataset") is not None:
         recorded["dataset"] = model.meta["dataset"]
     recorded = resumed_settings(recorded, args.init_from, "model")
-    # the relaxation is the file's unless the command line changes it
+    # the relaxation is the file's (its net's, where its meta predates a setting) unless
+    # the command line changes it
+    relaxation = {**net.relaxation(), **{k: v for k, v in recorded.items() if k in RELAX_ARGS}}
     take_settings(args, {key: value for key, value in recorded.items()
-                         if not (key in RELAX_ARGS and key in args.given)})
+                         if key not in RELAX_ARGS})
+    take_settings(args, {key: value for key, value in relaxation.items()
+                         if key not in args.given})
     # the net's own widths and tau (a pruned head is narrower, its tau scaled), and the
     # encoder's thresholds, over what the file's meta says
     widths = training.get("layers") if "arch" in model.config else net.layer_sizes

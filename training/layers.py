@@ -565,6 +565,13 @@ class LogicNet(nn.Module):
     def tau(self) -> float:
         return self.group_sum.tau
 
+    def relaxation(self) -> dict:
+        """The settings `set_relaxation` sets, as the net's gate layers hold them."""
+        layers = [m for m in self.modules() if isinstance(m, LogicLayer)]
+        wired = [layer for layer in layers if layer.learnable]
+        return {"sampling": layers[0].sampling, "gumbel_tau": layers[0].gumbel_tau,
+                **({"connection_relax": wired[0].connection_relax} if wired else {})}
+
     def set_relaxation(self, sampling: str, gumbel_tau: float = 1.0,
                        connection_relax: str = "hard") -> None:
         """How every gate (and learnable wire) relaxes in training. Not part of the trained
