@@ -51,17 +51,13 @@ XILINX_MAX_GATES = 12_000  # synth_xilinx takes minutes beyond this
 TIMEOUT_S = 1200
 
 
-def yosys() -> str:
-    return fast_yosys()
-
-
 def run_yosys(blif: str, commands: str, workdir: Path) -> tuple[dict, int | None, float]:
     """Cell counts, longest path (cells) and seconds of `commands` on the netlist."""
     (workdir / "net.blif").write_text(blif)
     script = (f"read_blif net.blif; {commands}; tee -q -o stat.txt stat; "
               "tee -q -o ltp.txt ltp -noff")
     start = time.perf_counter()
-    subprocess.run([yosys(), "-q", "-p", script], check=True, capture_output=True,
+    subprocess.run([fast_yosys(), "-q", "-p", script], check=True, capture_output=True,
                    timeout=TIMEOUT_S, cwd=workdir)  # relative paths: the wasm yosys needs them
     seconds = time.perf_counter() - start
     cells = {}  # "  $lut  1357" (yosys 0.23) or "  1357  $lut" (0.70); 0.23's -json is broken
@@ -135,7 +131,7 @@ def trained(name: str) -> Path:
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), platform.processor())
-    version = subprocess.run([yosys(), "-V"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run([fast_yosys(), "-V"], capture_output=True, text=True).stdout.strip()
     return {"cpu": cpu, "cores": os.cpu_count(), "load_average": os.getloadavg(),
             "python": platform.python_version(), "yosys": version}
 

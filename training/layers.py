@@ -241,10 +241,6 @@ class LogicLayer(GateBlock):
                              f"(choose from {', '.join(CONNECTIONS)})")
         if init not in INITS:
             raise ValueError(f"unknown init {init!r} (choose from {', '.join(INITS)})")
-        if sampling not in SAMPLINGS:
-            raise ValueError(f"unknown sampling {sampling!r} (choose from {', '.join(SAMPLINGS)})")
-        if not gumbel_tau > 0:
-            raise ValueError(f"gumbel_tau must be positive, got {gumbel_tau}")
         if in_dim < 1 or out_dim < 1:
             raise ValueError(f"layer dimensions must be positive, got {in_dim} -> {out_dim}")
         self.in_dim, self.out_dim, self.arity = in_dim, out_dim, arity
@@ -253,7 +249,7 @@ class LogicLayer(GateBlock):
         self.seed, self.init = seed, init
         self.init_strength = float(self.param.default_strength if init_strength is None
                                    else init_strength)
-        self.sampling, self.gumbel_tau = sampling, float(gumbel_tau)
+        self.set_relaxation(sampling, gumbel_tau, connection_relax)
         self.logits = nn.Parameter(torch.empty(out_dim, self.param.num_params(arity)))
         if connections == "learnable":
             if candidates < 0 or candidate_group < 1:
@@ -261,10 +257,6 @@ class LogicLayer(GateBlock):
                                  f"{candidates}, {candidate_group}")
             self.candidates, self.candidate_group = int(candidates), int(candidate_group)
             self.connection_strength = float(connection_strength)
-            if connection_relax not in CONNECTION_RELAXES:
-                raise ValueError(f"unknown connection_relax {connection_relax!r} (choose "
-                                 f"from {', '.join(CONNECTION_RELAXES)})")
-            self.connection_relax = connection_relax
             size = in_dim if candidates == 0 or candidates >= in_dim else candidates
             group = out_dim if size == in_dim else min(candidate_group, out_dim)
             blocks = -(-out_dim // group)
@@ -309,6 +301,21 @@ class LogicLayer(GateBlock):
             logits.scatter_add_(3, picks.unsqueeze(3).to(torch.int64),
                                 torch.full(picks.unsqueeze(3).shape, self.connection_strength))
             self.connection_logits.copy_(logits)
+
+    def set_relaxation(self, sampling: str, gumbel_tau: float,
+                       connection_relax: str = "hard") -> None:
+        """How this layer relaxes in training (`connection_relax`: its learnable wiring's);
+        not part of the trained layer, so a run may change it (`LogicNet.set_relaxation`)."""
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"unknown sampling {sampling!r} (choose from {', '.join(SAMPLINGS)})")
+        if not gumbel_tau > 0:
+            raise ValueError(f"gumbel_tau must be positive, got {gumbel_tau}")
+        if self.learnable and connection_relax not in CONNECTION_RELAXES:
+            raise ValueError(f"unknown connection_relax {connection_relax!r} (choose from "
+                             f"{', '.join(CONNECTION_RELAXES)})")
+        self.sampling, self.gumbel_tau = sampling, float(gumbel_tau)
+        if self.learnable:
+            self.connection_relax = connection_relax
 
     def config(self) -> dict:
         """Plain-typed settings that rebuild this layer (the model file's layer entry)."""
@@ -577,20 +584,11 @@ class LogicNet(nn.Module):
         """How every gate (and learnable wire) relaxes in training. Not part of the trained
         net (the discrete net and the parameters are the same), so a run may finish a
         soft-trained net with hard or Gumbel gates (`lgn-train --init-from`)."""
-        if sampling not in SAMPLINGS:
-            raise ValueError(f"unknown sampling {sampling!r} (choose from {', '.join(SAMPLINGS)})")
-        if not gumbel_tau > 0:
-            raise ValueError(f"gumbel_tau must be positive, got {gumbel_tau}")
-        if connection_relax not in CONNECTION_RELAXES:
-            raise ValueError(f"unknown connection_relax {connection_relax!r} (choose from "
-                             f"{', '.join(CONNECTION_RELAXES)})")
-        for block in self.modules():
-            if isinstance(block, GateBlock):
-                block.sampling = sampling
-            if isinstance(block, LogicLayer):
-                block.gumbel_tau = float(gumbel_tau)
-                if block.learnable:
-                    block.connection_relax = connection_relax
+        blocks = [block for block in self.modules() if isinstance(block, GateBlock)]
+        for layer in (block for block in blocks if isinstance(block, LogicLayer)):
+            layer.set_relaxation(sampling, gumbel_tau, connection_relax)  # checks first
+        for block in blocks:  # and the conv blocks' own flag
+            block.sampling = sampling
 
     @property
     def num_gates(self) -> int:
